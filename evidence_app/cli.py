@@ -1,0 +1,237 @@
+"""The ``evidence`` command: a FlaskGroup whose commands call services and print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
+
+from evidence_app import create_app, get_runtime
+from evidence_app.frameworks import FrameworkImportError
+from evidence_app.runtime import NotInitializedError
+from evidence_app.services import frameworks as framework_service
+from evidence_app.services import users as user_service
+from storage import ROLES, upgrade_database
+
+
+class CommandError(click.ClickException):
+    """A one-line error on stderr and exit status 1."""
+
+    def show(self, file: Any = None) -> None:  # noqa: ANN401
+        click.echo(f"错误：{self.format_message()}", err=True)
+
+
+def _create_app(*_args: Any) -> Any:  # noqa: ANN401
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+def cli() -> None:
+    """佐证材料库 (evidence library) command line."""
+
+
+def main() -> None:
+    cli(prog_name="evidence")
+
+
+def echo_json(data: Any) -> None:  # noqa: ANN401
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session that commits when the command succeeds and rolls back otherwise."""
+    runtime = get_runtime()
+    try:
+        runtime.check_schema()
+    except NotInitializedError as e:
+        raise CommandError(str(e)) from e
+    session = runtime.session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@cli.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Create or upgrade the database (safe to run again)."""
+    runtime = get_runtime()
+    config = current_app.config["EVIDENCE_CONFIG"]
+    config.EVIDENCE_HOME.mkdir(parents=True, exist_ok=True)
+    revision = upgrade_database(runtime.engine)
+    runtime.blobs.root.mkdir(parents=True, exist_ok=True)
+    click.echo(f"数据库已就绪（版本 {revision}）：{runtime.engine.url.render_as_string()}")
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Manage user accounts."""
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--display-name", default="")
+@click.option("--department", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def user_add(
+    username: str, role: str, display_name: str, department: str, password_stdin: bool
+) -> None:
+    """Create a user; the password is prompted for (or read from stdin)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
+    with unit_of_work() as session:
+        try:
+            user = user_service.create_user(
+                session,
+                username,
+                password,
+                role,
+                display_name=display_name,
+                department=department,
+            )
+        except user_service.UserError as e:
+            raise CommandError(str(e)) from e
+        click.echo(f"已创建用户 {user.username}（{user.role}），编号 {user.id}")
+
+
+@user_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def user_list(as_json: bool) -> None:
+    """List users."""
+    with unit_of_work() as session:
+        users = user_service.list_users(session)
+        rows = [
+            {
+                "id": u.id,
+                "username": u.username,
+                "display_name": u.display_name,
+                "role": u.role,
+                "department": u.department,
+                "active": u.active,
+            }
+            for u in users
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        state = "" if r["active"] else "（已停用）"
+        click.echo(f"{r['id']:>4}  {r['username']:<20} {r['role']:<9} {r['display_name']}{state}")
+
+
+# -- frameworks ----------------------------------------------------------------------------
+
+
+@cli.group("framework")
+def framework_group() -> None:
+    """Import and inspect indicator frameworks (指标体系)."""
+
+
+@framework_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="Framework name (default: the table's title).")
+@click.option("--year", type=int, default=None)
+@click.option("--framework", "framework_id", type=int, default=None, help="Update this framework.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def framework_import(
+    file: Path, name: str | None, year: int | None, framework_id: int | None, as_json: bool
+) -> None:
+    """Import a 自评打分表 (DOCX, XLSX, CSV or PDF); re-importing updates it."""
+    if not file.exists():
+        raise CommandError(f"文件不存在：{file}")
+    with unit_of_work() as session:
+        try:
+            report = framework_service.import_framework_file(
+                session, file, name=name, year=year, framework_id=framework_id
+            )
+        except FrameworkImportError as e:
+            raise CommandError(str(e)) from e
+    if as_json:
+        report.pop("created", None)
+        echo_json(report)
+        return
+    verb = "已导入" if report["created"] else "已更新"
+    levels = report["levels"]
+    click.echo(
+        f"{verb}指标体系 #{report['framework_id']} {report['name']}："
+        f"一级 {levels['1']}、二级 {levels['2']}、三级 {levels['3']}，"
+        f"佐证条目 {report['entries']}，满分 {report['max_points_total']:g}，"
+        f"自评 {report['self_score_total']:g}"
+    )
+    for a in report["anomalies"]:
+        click.echo(f"  [{a['kind']}] {a['code']}：{a['detail']}")
+    for w in report["warnings"]:
+        click.echo(f"  警告：{w}")
+
+
+@framework_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def framework_list(as_json: bool) -> None:
+    """List frameworks."""
+    with unit_of_work() as session:
+        rows = framework_service.list_frameworks(session)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("还没有指标体系。用 evidence framework import FILE 导入。")
+    for r in rows:
+        click.echo(
+            f"{r['id']:>4}  {r['name']}（{r['year'] or '—'}）三级指标 {r['indicators']}，"
+            f"条目 {r['entries']}，问题 {r['anomalies']}"
+        )
+
+
+@framework_group.command("show")
+@click.argument("framework_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def framework_show(framework_id: int, as_json: bool) -> None:
+    """Print the indicator tree."""
+    with unit_of_work() as session:
+        try:
+            framework = framework_service.get_framework(session, framework_id)
+        except LookupError as e:
+            raise CommandError(str(e)) from e
+        tree = framework_service.framework_tree(session, framework)
+        name = framework.name
+    if as_json:
+        echo_json(tree)
+        return
+    click.echo(name)
+
+    def show(node: dict[str, Any], depth: int) -> None:
+        points = f"（{node['max_points']:g}分）" if node["max_points"] is not None else ""
+        score = f" 自评 {node['self_score']:g}" if node["self_score"] is not None else ""
+        click.echo(f"{'  ' * depth}{node['code']} {node['name']}{points}{score}")
+        for e in node["entries"]:
+            click.echo(f"{'  ' * (depth + 1)}- {e['code']} {e['title']}")
+        for child in node["children"]:
+            show(child, depth + 1)
+
+    for root in tree:
+        show(root, 0)

@@ -1,0 +1,5 @@
+"""Errors of framework import."""
+
+
+class FrameworkImportError(Exception):
+    """The table cannot be imported; the message says why, in Chinese, in one line."""

@@ -1,0 +1,67 @@
+"""What the app, the CLI and the worker share: database engine, sessions, blob store, index.
+
+Created once per process from a Config; ``storage`` and ``indexer`` get paths and objects
+from here, never from ``current_app.config``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Config
+from storage import (
+    BlobStore,
+    create_db_engine,
+    current_revision,
+    head_revision,
+    make_session_factory,
+)
+
+if TYPE_CHECKING:
+    from indexer import SearchBackend
+
+
+class NotInitializedError(RuntimeError):
+    """The database has no schema (or an old one): run ``evidence init``."""
+
+
+class Runtime:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.engine = create_db_engine(config.DATABASE_URL)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.blobs = BlobStore(config.BLOB_DIR)
+        self._index: SearchBackend | None = None
+        self._lock = threading.Lock()
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    @property
+    def index(self) -> SearchBackend:
+        """The search backend, opened on first use."""
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    from indexer import open_index
+
+                    self._index = open_index(self.config.SEARCH_BACKEND, **self.index_options())
+        return self._index
+
+    def index_options(self) -> dict[str, Any]:
+        if self.config.SEARCH_BACKEND == "postgres":
+            return {"engine": self.engine}
+        return {"path": self.config.INDEX_DIR}
+
+    def check_schema(self) -> None:
+        if current_revision(self.engine) != head_revision():
+            raise NotInitializedError("数据库未初始化或版本过旧，请先运行 evidence init")
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+        self.engine.dispose()

@@ -1,0 +1,331 @@
+"""Database models (SQLAlchemy 2.0, typed). No Flask here."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "staff", "reviewer", "auditor")
+
+# Document processing states.
+STATUS_PENDING = "pending"
+STATUS_PROCESSING = "processing"
+STATUS_INDEXED = "indexed"
+STATUS_FAILED = "failed"
+STATUS_EMPTY = "empty"
+STATUS_ENCRYPTED = "encrypted"
+STATUS_UNSUPPORTED = "unsupported"
+DOCUMENT_STATUSES = (
+    STATUS_PENDING,
+    STATUS_PROCESSING,
+    STATUS_INDEXED,
+    STATUS_FAILED,
+    STATUS_EMPTY,
+    STATUS_ENCRYPTED,
+    STATUS_UNSUPPORTED,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str] = mapped_column(String(120), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class ApiToken(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(12), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Framework(Base):
+    """One assessment's indicator tree (指标体系)."""
+
+    __tablename__ = "frameworks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    year: Mapped[int | None] = mapped_column(Integer)
+    source_name: Mapped[str] = mapped_column(String(255), default="")
+    source_sha256: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    indicators: Mapped[list[Indicator]] = relationship(
+        back_populates="framework", cascade="all, delete-orphan", order_by="Indicator.position"
+    )
+    entries: Mapped[list[CatalogEntry]] = relationship(
+        back_populates="framework", cascade="all, delete-orphan", order_by="CatalogEntry.position"
+    )
+    anomalies: Mapped[list[ImportAnomaly]] = relationship(
+        back_populates="framework", cascade="all, delete-orphan", order_by="ImportAnomaly.id"
+    )
+
+
+class Indicator(Base):
+    """A node of the tree: level 1/2/3 (level-3 rows carry rules, scores and the catalog).
+
+    Alternatives (公办/民办 rows sharing one code) are separate rows told apart by
+    ``variant`` (0 for the first, 1 for the second ...).
+    """
+
+    __tablename__ = "indicators"
+    __table_args__ = (UniqueConstraint("framework_id", "code", "variant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="CASCADE"), index=True
+    )
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    level: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40))
+    variant: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(Text)
+    max_points: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(40), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    scoring_rule: Mapped[str] = mapped_column(Text, default="")
+    self_score: Mapped[float | None] = mapped_column(Float)
+    row_number: Mapped[str] = mapped_column(String(20), default="")  # 序号 in the table
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str] = mapped_column(String(120), default="")
+    owner: Mapped[str] = mapped_column(String(120), default="")
+    due_date: Mapped[date | None] = mapped_column(Date)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    framework: Mapped[Framework] = relationship(back_populates="indicators")
+    parent: Mapped[Indicator | None] = relationship(
+        remote_side="Indicator.id", back_populates="children"
+    )
+    children: Mapped[list[Indicator]] = relationship(
+        back_populates="parent", order_by="Indicator.position"
+    )
+    entries: Mapped[list[CatalogEntry]] = relationship(
+        back_populates="indicator", order_by="CatalogEntry.position"
+    )
+
+
+class CatalogEntry(Base):
+    """A numbered evidence entry (佐证材料目录条目) listed in an indicator's catalog cell.
+
+    Codes are kept as written: the same code may appear twice (a recorded anomaly), so the
+    key for re-import is (indicator, code, occurrence).
+    """
+
+    __tablename__ = "catalog_entries"
+    __table_args__ = (UniqueConstraint("indicator_id", "code", "occurrence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    occurrence: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    department: Mapped[str] = mapped_column(String(120), default="")
+    owner: Mapped[str] = mapped_column(String(120), default="")
+    due_date: Mapped[date | None] = mapped_column(Date)
+
+    framework: Mapped[Framework] = relationship(back_populates="entries")
+    indicator: Mapped[Indicator] = relationship(back_populates="entries")
+
+
+class ImportAnomaly(Base):
+    """A mistake found in the imported table, recorded, never repaired."""
+
+    __tablename__ = "import_anomalies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(40), default="")
+    indicator_code: Mapped[str] = mapped_column(String(40), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    framework: Mapped[Framework] = relationship(back_populates="anomalies")
+
+
+class Blob(Base):
+    """A stored file content, named by its SHA-256."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Document(Base):
+    """An uploaded evidence file (佐证材料); its bytes live in versions."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int | None] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(String(40), default="", index=True)
+    file_type: Mapped[str] = mapped_column(String(20), default="")
+    status: Mapped[str] = mapped_column(String(20), default=STATUS_PENDING, index=True)
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    ocr_pages: Mapped[int] = mapped_column(Integer, default=0)
+    review_status: Mapped[str] = mapped_column(String(20), default="pending")
+    source_path: Mapped[str] = mapped_column(Text, default="")  # path inside a ZIP/folder
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    versions: Mapped[list[DocumentVersion]] = relationship(
+        back_populates="document",
+        cascade="all, delete-orphan",
+        order_by="DocumentVersion.number",
+    )
+    links: Mapped[list[DocumentLink]] = relationship(
+        back_populates="document", cascade="all, delete-orphan"
+    )
+    pages: Mapped[list[DocumentPage]] = relationship(
+        back_populates="document", cascade="all, delete-orphan", order_by="DocumentPage.number"
+    )
+    uploaded_by: Mapped[User | None] = relationship()
+
+    @property
+    def current(self) -> DocumentVersion | None:
+        return self.versions[-1] if self.versions else None
+
+
+class DocumentVersion(Base):
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+    original_name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="versions")
+    blob: Mapped[Blob] = relationship()
+
+
+class DocumentLink(Base):
+    """A document filling a catalog entry, or attached to an indicator directly."""
+
+    __tablename__ = "document_links"
+    __table_args__ = (
+        UniqueConstraint("document_id", "entry_id"),
+        UniqueConstraint("document_id", "indicator_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("catalog_entries.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    # The code the link was made from, so a re-imported table can relink by code.
+    code: Mapped[str] = mapped_column(String(40), default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    document: Mapped[Document] = relationship(back_populates="links")
+    entry: Mapped[CatalogEntry | None] = relationship()
+    indicator: Mapped[Indicator | None] = relationship()
+
+
+class DocumentPage(Base):
+    """Extracted text of one page of a document's current version (derived data)."""
+
+    __tablename__ = "document_pages"
+    __table_args__ = (UniqueConstraint("document_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(10), default="text")
+
+    document: Mapped[Document] = relationship(back_populates="pages")
+
+
+class AuditLog(Base):
+    """Who changed what, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(80), default="")
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40), default="")
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
