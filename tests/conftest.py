@@ -42,3 +42,98 @@ def corpus_file(corpus_dir: Path, name: str) -> Path:
     if not path.exists():
         pytest.skip(f"corpus file missing: {name}")
     return path
+
+
+# -- databases -------------------------------------------------------------------------------
+
+DATABASES = ["sqlite", "postgres"]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty database: a SQLite file, or a private schema on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    base = ENV["postgres_url"]
+    if not base:
+        pytest.skip("PostgreSQL not configured (set EVIDENCE_TEST_POSTGRES_URL)")
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as e:  # server down: skip with the reason
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {base}: {e.__class__.__name__}")
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str):
+    """The Flask app on an isolated instance folder, database migrated."""
+    from config import TestConfig
+    from evidence_app import create_app, get_runtime
+    from storage import upgrade_database
+
+    app = create_app(TestConfig(tmp_path / "instance", DATABASE_URL=database_url))
+    runtime = get_runtime(app)
+    upgrade_database(runtime.engine)
+    yield app
+    runtime.close()
+
+
+@pytest.fixture
+def runtime(app):
+    from evidence_app import get_runtime
+
+    return get_runtime(app)
+
+
+@pytest.fixture
+def session(runtime):
+    s = runtime.session()
+    yield s
+    s.rollback()
+    s.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def invoke(app):
+    """Run an ``evidence`` command against the test app: invoke("framework", "list")."""
+    from evidence_app.cli import cli
+
+    runner = app.test_cli_runner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(cli, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def make_framework(runtime, framework_fixtures: Path):
+    """Import a framework table (default: the fixture DOCX) and return the report."""
+    from evidence_app.services.frameworks import import_framework_file
+
+    def make(path: Path | None = None, **kwargs):
+        path = path or framework_fixtures / "A类规划自评打分表.docx"
+        with runtime.session() as s:
+            report = import_framework_file(s, path, **kwargs)
+            s.commit()
+        return report
+
+    return make

@@ -206,7 +206,10 @@ def decode_csv_bytes(data: bytes, name: str) -> str:
 def _read_csv(path: Path, name: str) -> RawTable:
     data = path.read_bytes()
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FrameworkImportError(f"不是文本表格，也不是 Word/Excel/PDF 文件：{name}")
+        raise FrameworkImportError(
+            f"无法识别 CSV 文件的编码：{name}（含空字节，可能是无 BOM 的 UTF-16 或二进制文件；"
+            "支持 UTF-8 与 GBK）"
+        )
     text = decode_csv_bytes(data, name)
     sample = text[:20000]
     delimiter = max(("\t", ",", ";"), key=lambda d: _delimiter_score(sample, d))
