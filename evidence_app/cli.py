@@ -235,3 +235,158 @@ def framework_show(framework_id: int, as_json: bool) -> None:
 
     for root in tree:
         show(root, 0)
+
+
+# -- evidence files --------------------------------------------------------------------------
+
+
+def _framework_or_default(session: Session, framework_id: int | None) -> int | None:
+    from evidence_app.services.ingest import default_framework_id
+
+    if framework_id is None:
+        return default_framework_id(session)
+    try:
+        framework_service.get_framework(session, framework_id)
+    except LookupError as e:
+        raise CommandError(str(e)) from e
+    return framework_id
+
+
+@cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--framework", "framework_id", type=int, default=None)
+@click.option("--user", "username", default=None, help="Record uploads as this user.")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def ingest_command(
+    paths: tuple[Path, ...], framework_id: int | None, username: str | None, as_json: bool
+) -> None:
+    """Store files, folders and ZIPs as evidence, link them by code, extract and index."""
+    from evidence_app.services.ingest import ingest_paths
+
+    runtime = get_runtime()
+    with unit_of_work() as session:
+        framework_id = _framework_or_default(session, framework_id)
+        user = user_service.get_user_by_name(session, username) if username else None
+        if username and user is None:
+            raise CommandError(f"用户 {username} 不存在")
+        show_progress = not as_json and sys.stderr.isatty()
+        count = 0
+
+        def progress(name: str) -> None:
+            nonlocal count
+            count += 1
+            if show_progress:
+                click.echo(f"\r已接收 {count} 个文件：{name[:40]:<40}", nl=False, err=True)
+
+        report = ingest_paths(
+            session, runtime, list(paths), framework_id=framework_id, user=user, progress=progress
+        )
+        if show_progress and count:
+            click.echo("", err=True)
+    data = report.as_json()
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"接收 {data['accepted']} 个文件，拒收 {len(data['rejected'])} 个")
+    for d in data["documents"]:
+        where = d["entry"] or d["indicator"] or "未匹配"
+        click.echo(f"  #{d['id']} [{d['status']}] {d['name']} → {where}")
+    for r in data["rejected"]:
+        click.echo(f"  拒收 {r['name']}：{r['reason']}")
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--framework", "framework_id", type=int, default=None)
+@click.option("--indicator", default=None, help="Indicator code; matches its subtree.")
+@click.option("--type", "file_type", default=None)
+@click.option("--limit", type=int, default=20)
+@click.option("--offset", type=int, default=0)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def search_command(
+    query: str,
+    framework_id: int | None,
+    indicator: str | None,
+    file_type: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Full-text search over the evidence files."""
+    import html
+    import re
+
+    from evidence_app.services.search import search_documents
+
+    with unit_of_work() as session:
+        result = search_documents(
+            session,
+            get_runtime(),
+            query,
+            framework_id=framework_id,
+            indicator=indicator,
+            file_type=file_type,
+            limit=limit,
+            offset=offset,
+        )
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"共 {result['total']} 个文件（{result['took_ms']:.1f} ms）")
+    for h in result["hits"]:
+        pages = "、".join(str(p) for p in h["pages"][:8])
+        click.echo(f"#{h['document_id']} {h['code']} {h['title']}  第 {pages} 页")
+        for s in h["snippets"][:2]:
+            text = re.sub(r"</?mark>", "**", s["html"])
+            click.echo(f"    p{s['page']}: {html.unescape(text)}")
+
+
+@cli.command("reindex")
+@click.option("--extract", is_flag=True, help="Extract the text from the files again (slow).")
+@with_appcontext
+def reindex_command(extract: bool) -> None:
+    """Rebuild the search index from the database and the file store."""
+    from evidence_app.services.maintenance import reindex
+
+    with unit_of_work() as session:
+        count = reindex(session, get_runtime(), extract=extract)
+    click.echo(f"已重建索引：{count} 个文件")
+
+
+@cli.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def verify_command(as_json: bool) -> None:
+    """Re-hash blobs and compare database and index; exit 1 on any drift."""
+    from evidence_app.services.maintenance import verify
+
+    with unit_of_work() as session:
+        result = verify(session, get_runtime())
+    if as_json:
+        echo_json(result)
+    else:
+        click.echo(
+            f"文件 {result['blobs']} 个，已索引 {result['documents_indexed']} 个，"
+            f"问题 {len(result['problems'])} 个"
+        )
+        for p in result["problems"]:
+            click.echo(f"  {p['kind']}: {json.dumps(p, ensure_ascii=False)}")
+    if not result["ok"]:
+        sys.exit(1)
+
+
+def _register_command_modules() -> None:
+    """Commands of other features live in their own modules and attach to ``cli``."""
+    import importlib
+
+    for module in ("evidence_app.cli_coverage",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+
+
+_register_command_modules()

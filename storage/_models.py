@@ -68,6 +68,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     department: Mapped[str] = mapped_column(String(120), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # staff limited to the indicators assigned to them (UserAssignment)
+    limited_scope: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(
@@ -144,6 +146,7 @@ class Indicator(Base):
     remarks: Mapped[str] = mapped_column(Text, default="")
     department: Mapped[str] = mapped_column(String(120), default="")
     owner: Mapped[str] = mapped_column(String(120), default="")
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     due_date: Mapped[date | None] = mapped_column(Date)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -180,6 +183,7 @@ class CatalogEntry(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     department: Mapped[str] = mapped_column(String(120), default="")
     owner: Mapped[str] = mapped_column(String(120), default="")
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     due_date: Mapped[date | None] = mapped_column(Date)
 
     framework: Mapped[Framework] = relationship(back_populates="entries")
@@ -329,3 +333,78 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(40), default="")
     object_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class UserAssignment(Base):
+    """A staff member's responsibility for an indicator (and its subtree)."""
+
+    __tablename__ = "user_assignments"
+    __table_args__ = (UniqueConstraint("user_id", "indicator_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+
+    user: Mapped[User] = relationship()
+    indicator: Mapped[Indicator] = relationship()
+
+
+# Review states of a document (待审 / 通过 / 需补充).
+REVIEW_PENDING = "pending"
+REVIEW_APPROVED = "approved"
+REVIEW_NEEDS_MORE = "needs_more"
+REVIEW_STATUSES = (REVIEW_PENDING, REVIEW_APPROVED, REVIEW_NEEDS_MORE)
+
+
+class DocumentReview(Base):
+    """A reviewer's verdict on a document version, with a comment."""
+
+    __tablename__ = "document_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    version_number: Mapped[int] = mapped_column(Integer, default=1)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    reviewer: Mapped[User | None] = relationship()
+
+
+class IndicatorReview(Base):
+    """An expert score and comment for an indicator (the newest one counts)."""
+
+    __tablename__ = "indicator_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expert_score: Mapped[float | None] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    reviewer: Mapped[User | None] = relationship()
+
+
+class Comment(Base):
+    """A remark on a document or an indicator."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("indicators.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User | None] = relationship()

@@ -1,0 +1,151 @@
+"""Safe reading of uploaded ZIP archives.
+
+Staff zip folders on Chinese Windows: member names are CP936/GBK bytes without the UTF-8
+flag, which Python's zipfile decodes as CP437 (mojibake). Names are decoded properly here;
+archives that could hurt the server (bombs, traversal, links) are refused whole, before
+anything is stored.
+"""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+UTF8_FLAG = 0x800
+
+
+class ArchiveRefusedError(ValueError):
+    """The archive is refused as a whole; the message (Chinese) says why."""
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_total_bytes: int = 2 * 1024**3
+    max_members: int = 10_000
+    max_ratio: int = 200  # uncompressed / compressed, per member and overall
+    max_member_bytes: int = 200 * 1024**2
+
+
+@dataclass(frozen=True)
+class Member:
+    info: zipfile.ZipInfo
+    name: str  # decoded relative path, '/'-separated
+    size: int
+
+
+def decode_member_name(info: zipfile.ZipInfo) -> str:
+    """The member's real name: UTF-8 when flagged, else CP936 (GBK) bytes, else CP437."""
+    if info.flag_bits & UTF8_FLAG:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:
+        return info.filename
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
+
+
+def _is_symlink(info: zipfile.ZipInfo) -> bool:
+    mode = info.external_attr >> 16
+    return info.create_system == 3 and stat.S_ISLNK(mode)
+
+
+def _check_name(name: str) -> str | None:
+    """Why this member name is unsafe, or None."""
+    if "\x00" in name:
+        return "文件名含空字符"
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+        return "使用了绝对路径"
+    if any(part == ".." for part in PurePosixPath(normalized).parts):
+        return "路径含“..”（试图写到压缩包目录之外）"
+    return None
+
+
+def open_archive(
+    stream: BinaryIO | str, limits: ArchiveLimits
+) -> tuple[zipfile.ZipFile, list[Member]]:
+    """Open and check a ZIP; returns the file members to extract, or raises ArchiveRefusedError."""
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ArchiveRefusedError("压缩包已损坏，无法打开") from e
+    try:
+        infos = archive.infolist()
+        if len(infos) > limits.max_members:
+            raise ArchiveRefusedError(
+                f"压缩包内文件过多（{len(infos)} 个，上限 {limits.max_members} 个）"
+            )
+        members: list[Member] = []
+        total = compressed = 0
+        for info in infos:
+            name = decode_member_name(info)
+            problem = _check_name(name)
+            if problem:
+                raise ArchiveRefusedError(
+                    f"压缩包内“{_printable(name)}”{problem}，整个压缩包已拒收"
+                )
+            if _is_symlink(info):
+                raise ArchiveRefusedError(
+                    f"压缩包内“{_printable(name)}”是符号链接，整个压缩包已拒收"
+                )
+            if info.is_dir():
+                continue
+            if info.flag_bits & 0x1:
+                raise ArchiveRefusedError(f"压缩包内“{_printable(name)}”已加密，请解密后重新打包")
+            total += info.file_size
+            compressed += info.compress_size
+            if info.file_size > limits.max_member_bytes:
+                raise ArchiveRefusedError(
+                    f"压缩包内“{_printable(name)}”解压后过大（{info.file_size // 1024**2} MB）"
+                )
+            if info.file_size > 1024**2 and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                raise ArchiveRefusedError(
+                    f"压缩包内“{_printable(name)}”压缩比异常（疑似压缩炸弹），整个压缩包已拒收"
+                )
+            if total > limits.max_total_bytes:
+                raise ArchiveRefusedError(
+                    f"压缩包解压后总大小超过上限（{limits.max_total_bytes // 1024**2} MB）"
+                )
+            members.append(Member(info=info, name=_relative(name), size=info.file_size))
+        if total > 1024**2 and total > limits.max_ratio * max(compressed, 1):
+            raise ArchiveRefusedError("压缩包整体压缩比异常（疑似压缩炸弹），已拒收")
+        return archive, members
+    except BaseException:
+        archive.close()
+        raise
+
+
+def iter_member_streams(
+    archive: zipfile.ZipFile, members: list[Member]
+) -> Iterator[tuple[Member, BinaryIO]]:
+    """Open each member in turn; sizes beyond the declared ones fail inside zipfile (bad CRC)."""
+    for member in members:
+        with archive.open(member.info) as stream:
+            yield member, stream
+
+
+def _relative(name: str) -> str:
+    name = name.replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _printable(name: str) -> str:
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in name)
+    return cleaned[:120]
+
+
+def is_zip(head: bytes) -> bool:
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06")

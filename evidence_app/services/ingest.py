@@ -1,0 +1,628 @@
+"""Ingestion: store uploaded files (one by one, folders, ZIPs), link them by evidence code,
+extract their text and index it.
+
+The original is in the blob store and its row committed before any processing, so a failure
+in extraction or OCR never loses an upload; each document ends in a status with a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from evidence_app.frameworks import entry_indicator_code
+from evidence_app.runtime import Runtime
+from evidence_app.services import audit
+from evidence_app.services.archives import (
+    ArchiveLimits,
+    ArchiveRefusedError,
+    is_zip,
+    iter_member_streams,
+    open_archive,
+)
+from storage import (
+    Blob,
+    BlobTooLargeError,
+    CatalogEntry,
+    Document,
+    DocumentLink,
+    DocumentPage,
+    DocumentVersion,
+    Framework,
+    Indicator,
+    StorageError,
+    User,
+    utcnow,
+)
+from storage._models import (
+    STATUS_EMPTY,
+    STATUS_ENCRYPTED,
+    STATUS_FAILED,
+    STATUS_INDEXED,
+    STATUS_PENDING,
+    STATUS_PROCESSING,
+    STATUS_UNSUPPORTED,
+)
+
+log = logging.getLogger(__name__)
+
+# A code at the start of a file or folder name: 2.3.4-1, 2.3.6-7-2, 2.3.4.4, 2.3.4, 2.3, 2.
+NAME_CODE_RE = re.compile(
+    r"^\s*(\d{1,2}(?:\.\d{1,2}){0,3}(?:-\d{1,3})*)(?=$|[\s._、\-—:：)）\]】]|[^\d.\-])"
+)
+YEAR_RE = re.compile(r"(20\d{2})\s*年")
+MAX_NAME = 200
+SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+
+
+class UploadRejected(ValueError):
+    """One file refused; the message (Chinese) is shown to the uploader."""
+
+
+@dataclass
+class Upload:
+    """One file to store: its name, its path inside a folder or ZIP, and how to read it."""
+
+    name: str
+    rel_path: str
+    opener: Callable[[], Any]  # returns a context manager yielding a binary stream
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    documents: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accepted": self.accepted, "rejected": self.rejected, "documents": self.documents}
+
+
+# -- names and codes -------------------------------------------------------------------------
+
+
+def clean_filename(name: str) -> str:
+    """A display-safe file name: no control characters, folded spaces, bounded length."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if ch.isprintable() or ch == " ")
+    name = re.sub(r"\s+", " ", name).strip()
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        ext = ext if dot and len(ext) <= 10 else ""
+        name = name[: MAX_NAME - len(ext) - 1] + ("." + ext if ext else "")
+    return name or "未命名文件"
+
+
+def parse_code(name: str) -> str:
+    """The code at the start of a file or folder name ('2.3.4-1 明细表.pdf' -> '2.3.4-1')."""
+    stem = name.rsplit("/", 1)[-1]
+    m = NAME_CODE_RE.match(stem)
+    if not m:
+        return ""
+    code = m.group(1).rstrip(".")
+    # '2022年…' and other bare numbers are not codes; a one-part code needs a separator after it
+    if "." not in code and "-" not in code:
+        rest = stem[m.end(1) :]
+        return code if re.match(r"^\s*[.、]\s*\D", rest) and len(code) <= 2 else ""
+    if "." not in code:
+        return ""
+    return code
+
+
+def code_from_path(rel_path: str) -> str:
+    """The file name's code, else the deepest folder's (2.提质/2.3 产教融合/2.3.4 …/x.pdf)."""
+    parts = [p for p in rel_path.replace("\\", "/").split("/") if p]
+    if not parts:
+        return ""
+    stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
+    code = parse_code(stem)
+    if code:
+        return code
+    for folder in reversed(parts[:-1]):
+        code = parse_code(folder)
+        if code:
+            return code
+    return ""
+
+
+def title_from_name(name: str, code: str) -> str:
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    if code and stem.lstrip().startswith(code):
+        stem = stem.lstrip()[len(code) :]
+    return stem.strip(" _-—.、:：") or name
+
+
+def _indicator_code(code: str) -> str:
+    return entry_indicator_code(code) if "-" in code or code.count(".") >= 3 else code
+
+
+def resolve_code(
+    session: Session, framework_id: int | None, code: str
+) -> tuple[CatalogEntry | None, Indicator | None]:
+    """The catalog entry with this code (preferring one under its own indicator), else the
+    level-3 indicator it names, else (None, None)."""
+    if not code or framework_id is None:
+        return None, None
+    entries = session.scalars(
+        select(CatalogEntry)
+        .where(CatalogEntry.framework_id == framework_id, CatalogEntry.code == code)
+        .order_by(CatalogEntry.position)
+    ).all()
+    if entries:
+        own = _indicator_code(code)
+        entries = sorted(entries, key=lambda e: e.indicator.code != own)
+        return entries[0], None
+    indicator = session.scalars(
+        select(Indicator)
+        .where(Indicator.framework_id == framework_id, Indicator.code == _indicator_code(code))
+        .order_by(Indicator.level.desc(), Indicator.variant)
+    ).first()
+    return None, indicator
+
+
+# -- collecting uploads ----------------------------------------------------------------------
+
+
+@contextmanager
+def _open_path(path: Path) -> Iterator[BinaryIO]:
+    with open(path, "rb") as f:
+        yield f
+
+
+def uploads_from_paths(paths: Iterable[Path]) -> Iterator[Upload | tuple[str, str]]:
+    """Uploads for files and folders (walked in name order); (name, reason) for bad paths."""
+    for path in paths:
+        path = Path(path)
+        if path.is_symlink():
+            yield (path.name, "符号链接未导入")
+        elif path.is_dir():
+            base = path.parent
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for fname in sorted(files):
+                    full = Path(root) / fname
+                    if fname.lower() in SKIPPED_NAMES or fname.startswith("~$"):
+                        continue
+                    if full.is_symlink():
+                        yield (fname, "符号链接未导入")
+                        continue
+                    rel = full.relative_to(base).as_posix()
+                    yield Upload(fname, rel, lambda full=full: _open_path(full))
+        elif path.is_file():
+            yield Upload(path.name, path.name, lambda path=path: _open_path(path))
+        else:
+            yield (path.name or str(path), "文件不存在")
+
+
+# -- storing ---------------------------------------------------------------------------------
+
+
+def _ensure_blob(session: Session, sha: str, size: int) -> None:
+    """Insert the blob row unless it exists; safe against concurrent uploads of the same bytes."""
+    dialect = session.get_bind().dialect.name
+    values = {"sha256": sha, "size": size, "created_at": utcnow()}
+    if dialect == "postgresql":
+        stmt = pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+    elif dialect == "sqlite":
+        stmt = (
+            sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+        )
+    else:  # pragma: no cover - other databases are not supported
+        if session.get(Blob, sha) is None:
+            session.add(Blob(**values))
+        return
+    session.execute(stmt)
+
+
+def store_stream(
+    session: Session,
+    runtime: Runtime,
+    stream: BinaryIO,
+    *,
+    name: str,
+    rel_path: str,
+    framework_id: int | None,
+    user: User | None,
+    entry_id: int | None = None,
+    indicator_id: int | None = None,
+) -> tuple[Document, bool]:
+    """Store one file and link it; returns (document, duplicate). Flushes, does not commit."""
+    from indexer import detect_file_type
+
+    display = clean_filename(name)
+    try:
+        sha, size = runtime.blobs.put_stream(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
+    except BlobTooLargeError as e:
+        limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
+        raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    if size == 0:
+        raise UploadRejected("文件为空（0 字节）")
+    _ensure_blob(session, sha, size)
+
+    code = code_from_path(rel_path or name)
+    entry = session.get(CatalogEntry, entry_id) if entry_id else None
+    indicator = session.get(Indicator, indicator_id) if indicator_id else None
+    if entry is not None:
+        framework_id = entry.framework_id
+        code = code if code == entry.code else entry.code
+    elif indicator is not None:
+        framework_id = indicator.framework_id
+    else:
+        entry, indicator = resolve_code(session, framework_id, code)
+
+    existing = session.scalars(
+        select(Document)
+        .join(DocumentVersion, DocumentVersion.document_id == Document.id)
+        .where(
+            DocumentVersion.blob_sha256 == sha,
+            Document.deleted.is_(False),
+            Document.code == code,
+            Document.framework_id.is_(None)
+            if framework_id is None
+            else Document.framework_id == framework_id,
+        )
+    ).first()
+    if existing is not None:
+        audit.record(session, user, "document.duplicate_upload", existing, name=display, sha256=sha)
+        return existing, True
+
+    path_for_type = runtime.blobs.path_for(sha)
+    document = Document(
+        framework_id=framework_id,
+        title=title_from_name(display, code),
+        code=code,
+        file_type=detect_file_type(path_for_type, display),
+        status=STATUS_PENDING,
+        source_path=clean_path(rel_path),
+        uploaded_by_id=user.id if user else None,
+    )
+    document.versions.append(
+        DocumentVersion(
+            number=1,
+            blob_sha256=sha,
+            original_name=display,
+            size=size,
+            uploaded_by_id=user.id if user else None,
+        )
+    )
+    if entry is not None:
+        document.links.append(
+            DocumentLink(
+                entry_id=entry.id, code=entry.code, created_by_id=user.id if user else None
+            )
+        )
+    elif indicator is not None:
+        document.links.append(
+            DocumentLink(
+                indicator_id=indicator.id,
+                code=indicator.code,
+                created_by_id=user.id if user else None,
+            )
+        )
+    session.add(document)
+    session.flush()
+    audit.record(
+        session,
+        user,
+        "document.upload",
+        document,
+        name=display,
+        sha256=sha,
+        size=size,
+        code=code,
+        entry=entry.code if entry else None,
+        indicator=indicator.code if indicator else None,
+    )
+    return document, False
+
+
+def clean_path(rel_path: str) -> str:
+    parts = [clean_filename(p) for p in rel_path.replace("\\", "/").split("/") if p]
+    return "/".join(parts)[:1000]
+
+
+def document_summary(document: Document) -> dict[str, Any]:
+    entry = next((link.entry for link in document.links if link.entry is not None), None)
+    indicator = next(
+        (link.indicator for link in document.links if link.indicator is not None), None
+    )
+    if indicator is None and entry is not None:
+        indicator = entry.indicator
+    current = document.current
+    return {
+        "id": document.id,
+        "name": current.original_name if current else document.title,
+        "code": document.code,
+        "entry": entry.code if entry else None,
+        "indicator": indicator.code if indicator else None,
+        "status": document.status,
+    }
+
+
+def ingest_uploads(
+    session: Session,
+    runtime: Runtime,
+    uploads: Iterable[Upload | tuple[str, str]],
+    *,
+    framework_id: int | None,
+    user: User | None,
+    entry_id: int | None = None,
+    indicator_id: int | None = None,
+    process: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Store every upload (ZIPs expanded), committing each, then process the new documents."""
+    report = IngestReport()
+    new_ids: list[int] = []
+    docs: list[Document] = []
+    limits = ArchiveLimits(
+        max_total_bytes=runtime.config.ZIP_MAX_TOTAL_BYTES,
+        max_members=runtime.config.ZIP_MAX_MEMBERS,
+        max_ratio=runtime.config.ZIP_MAX_RATIO,
+        max_member_bytes=runtime.config.MAX_UPLOAD_BYTES,
+    )
+
+    def store(stream: BinaryIO, name: str, rel_path: str) -> None:
+        try:
+            with session.begin_nested():
+                document, duplicate = store_stream(
+                    session,
+                    runtime,
+                    stream,
+                    name=name,
+                    rel_path=rel_path,
+                    framework_id=framework_id,
+                    user=user,
+                    entry_id=entry_id,
+                    indicator_id=indicator_id,
+                )
+        except UploadRejected as e:
+            report.rejected.append({"name": clean_filename(name), "reason": str(e)})
+            return
+        except StorageError as e:
+            report.rejected.append({"name": clean_filename(name), "reason": f"存储失败：{e}"})
+            return
+        session.commit()
+        report.accepted += 1
+        docs.append(document)
+        if not duplicate and document.status == STATUS_PENDING:
+            new_ids.append(document.id)
+        if progress:
+            progress(name)
+
+    for item in uploads:
+        if isinstance(item, tuple):
+            report.rejected.append({"name": clean_filename(item[0]), "reason": item[1]})
+            continue
+        with item.opener() as stream:
+            head = stream.read(8)
+            stream.seek(0)
+            if is_zip(head) and item.name.lower().endswith(".zip"):
+                _ingest_zip(stream, item, limits, store, report)
+            else:
+                store(stream, item.name, item.rel_path)
+    if process and new_ids:
+        process_documents(session, runtime, new_ids)
+    for document in docs:
+        session.refresh(document)
+        report.documents.append(document_summary(document))
+    return report
+
+
+def _ingest_zip(
+    stream: BinaryIO,
+    item: Upload,
+    limits: ArchiveLimits,
+    store: Callable[[BinaryIO, str, str], None],
+    report: IngestReport,
+) -> None:
+    try:
+        archive, members = open_archive(stream, limits)
+    except ArchiveRefusedError as e:
+        report.rejected.append({"name": clean_filename(item.name), "reason": str(e)})
+        return
+    prefix = item.rel_path.rsplit("/", 1)[0] + "/" if "/" in item.rel_path else ""
+    with archive:
+        try:
+            for member, member_stream in iter_member_streams(archive, members):
+                base = member.name.rsplit("/", 1)[-1]
+                if (
+                    base.lower() in SKIPPED_NAMES
+                    or base.startswith("~$")
+                    or "__MACOSX" in member.name
+                ):
+                    continue
+                store(member_stream, base, prefix + member.name)
+        except (OSError, EOFError, ValueError) as e:  # bad CRC, truncated data
+            report.rejected.append(
+                {
+                    "name": clean_filename(item.name),
+                    "reason": f"压缩包内容损坏，未能全部读取（{type(e).__name__}）",
+                }
+            )
+
+
+def ingest_paths(
+    session: Session,
+    runtime: Runtime,
+    paths: Iterable[Path],
+    *,
+    framework_id: int | None,
+    user: User | None,
+    process: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    return ingest_uploads(
+        session,
+        runtime,
+        uploads_from_paths(paths),
+        framework_id=framework_id,
+        user=user,
+        process=process,
+        progress=progress,
+    )
+
+
+def default_framework_id(session: Session) -> int | None:
+    """The newest framework, used when none is named."""
+    return session.scalar(select(Framework.id).order_by(Framework.id.desc()).limit(1))
+
+
+# -- processing ------------------------------------------------------------------------------
+
+
+def _year_of(title: str) -> int | None:
+    m = YEAR_RE.search(title)
+    return int(m.group(1)) if m else None
+
+
+def _ancestor_codes(code: str) -> list[str]:
+    parts = code.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def index_doc_for(document: Document, pages: list[Any] | None = None) -> Any:
+    """The IndexDoc the search backend gets for a document (its stored pages by default)."""
+    from indexer import IndexDoc, Page
+
+    entry_codes: list[str] = []
+    indicator_codes: set[str] = set()
+    for link in document.links:
+        if link.entry is not None:
+            entry_codes.append(link.entry.code)
+            indicator_codes.update(_ancestor_codes(link.entry.indicator.code))
+        if link.indicator is not None:
+            indicator_codes.update(_ancestor_codes(link.indicator.code))
+    if pages is None:
+        pages = [Page(p.number, p.text, p.source) for p in document.pages]
+    return IndexDoc(
+        doc_id=document.id,
+        title=document.title,
+        pages=pages,
+        code=document.code,
+        entry_codes=sorted(set(entry_codes)),
+        indicator_codes=sorted(indicator_codes),
+        framework_id=document.framework_id,
+        file_type=document.file_type,
+        year=_year_of(document.title),
+        status=document.status,
+    )
+
+
+def extract_document(runtime: Runtime, document: Document) -> tuple[str, str, list[Any]]:
+    """Extract the current version's pages: (status, reason, pages). Never raises for bad files."""
+    from indexer import EncryptedError, ExtractionError, UnsupportedFormatError, extract_pages
+
+    version = document.current
+    if version is None:
+        return STATUS_FAILED, "没有文件版本", []
+    path = runtime.blobs.path_for(version.blob_sha256)
+    cfg = runtime.config
+    try:
+        pages = list(
+            extract_pages(
+                path,
+                document.file_type or None,
+                ocr=cfg.OCR_ENABLED,
+                ocr_dpi=cfg.OCR_DPI,
+                max_ocr_pages=cfg.OCR_MAX_PAGES,
+            )
+        )
+    except EncryptedError as e:
+        return STATUS_ENCRYPTED, f"文件已加密，无法读取内容（{e}）", []
+    except UnsupportedFormatError as e:
+        return STATUS_UNSUPPORTED, f"不支持的文件类型（{e}）", []
+    except ExtractionError as e:
+        return STATUS_FAILED, f"文件已损坏或无法解析（{e}）", []
+    except FileNotFoundError:
+        return STATUS_FAILED, "存储中找不到原文件", []
+    except MemoryError:
+        return STATUS_FAILED, "文件过大，解析时内存不足", []
+    except Exception as e:  # a bug or a library crash must not lose the upload
+        log.exception("extraction crashed for document %s", document.id)
+        return STATUS_FAILED, f"解析出错（{type(e).__name__}: {e}）", []
+    if not any(p.text.strip() for p in pages):
+        return STATUS_EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages
+    return STATUS_INDEXED, "", pages
+
+
+def process_documents(
+    session: Session, runtime: Runtime, document_ids: Iterable[int], batch: int = 20
+) -> None:
+    """Extract, store pages and index each document; statuses are committed as they change."""
+    pending: list[tuple[Document, list[Any]]] = []
+    for doc_id in document_ids:
+        document = session.get(Document, doc_id)
+        if document is None or document.deleted:
+            continue
+        document.status = STATUS_PROCESSING
+        document.status_reason = ""
+        session.commit()
+        status, reason, pages = extract_document(runtime, document)
+        _store_pages(session, document, pages)
+        document.status = status
+        document.status_reason = reason
+        document.page_count = len(pages)
+        document.ocr_pages = sum(1 for p in pages if p.source == "ocr")
+        session.flush()
+        pending.append((document, pages))
+        if len(pending) >= batch:
+            _index_batch(session, runtime, pending)
+            pending = []
+    if pending:
+        _index_batch(session, runtime, pending)
+
+
+def _store_pages(session: Session, document: Document, pages: list[Any]) -> None:
+    session.execute(DocumentPage.__table__.delete().where(DocumentPage.document_id == document.id))
+    session.expire(document, ["pages"])
+    for p in pages:
+        session.add(
+            DocumentPage(
+                document_id=document.id, number=p.number, text=_db_text(p.text), source=p.source
+            )
+        )
+
+
+def _db_text(text: str) -> str:
+    # PostgreSQL text cannot hold NUL
+    return text.replace("\x00", "")
+
+
+def _index_batch(
+    session: Session, runtime: Runtime, items: list[tuple[Document, list[Any]]]
+) -> None:
+    """Index a batch, then commit the statuses; an index failure marks the batch failed."""
+    try:
+        runtime.index.add(
+            [index_doc_for(d, [p for p in pages if p.text.strip()]) for d, pages in items]
+        )
+    except Exception as e:
+        log.exception("indexing failed")
+        session.rollback()
+        for document, _ in items:
+            document = session.get(Document, document.id)
+            document.status = STATUS_FAILED
+            document.status_reason = f"索引写入失败，可重试（{type(e).__name__}: {e}）"
+        session.commit()
+        return
+    session.commit()
+
+
+def reprocess(session: Session, runtime: Runtime, document: Document, user: User | None) -> None:
+    """Queue a document for processing again (retry after a failure)."""
+    document.status = STATUS_PENDING
+    document.status_reason = ""
+    audit.record(session, user, "document.retry", document)

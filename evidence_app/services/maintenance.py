@@ -1,0 +1,87 @@
+"""Rebuild the derived data (index) and check that database, blobs and index agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from evidence_app.runtime import Runtime
+from evidence_app.services.ingest import index_doc_for, process_documents
+from storage import Blob, CatalogEntry, Document, DocumentLink, DocumentVersion
+from storage._models import STATUS_PENDING, STATUS_PROCESSING
+
+UNFINISHED = (STATUS_PENDING, STATUS_PROCESSING)
+
+
+def _indexable(session: Session) -> list[Document]:
+    return list(
+        session.scalars(
+            select(Document)
+            .where(Document.deleted.is_(False), Document.status.not_in(UNFINISHED))
+            .order_by(Document.id)
+            .options(
+                selectinload(Document.pages),
+                selectinload(Document.links)
+                .selectinload(DocumentLink.entry)
+                .selectinload(CatalogEntry.indicator),
+                selectinload(Document.links).selectinload(DocumentLink.indicator),
+            )
+        )
+    )
+
+
+def reindex(session: Session, runtime: Runtime, *, extract: bool = False, batch: int = 200) -> int:
+    """Rebuild the search index from the database (and, with extract, from the blobs)."""
+    index = runtime.index
+    index.clear()
+    if extract:
+        ids = list(session.scalars(select(Document.id).where(Document.deleted.is_(False))))
+        process_documents(session, runtime, ids)
+        return len(ids)
+    documents = _indexable(session)
+    for start in range(0, len(documents), batch):
+        chunk = documents[start : start + batch]
+        index.add([index_doc_for(d) for d in chunk])
+    return len(documents)
+
+
+def verify(session: Session, runtime: Runtime) -> dict[str, Any]:
+    """Re-hash every blob and compare the database with the store and the index."""
+    problems: list[dict[str, Any]] = []
+    blobs = list(session.scalars(select(Blob)))
+    for blob in blobs:
+        path = runtime.blobs.path_for(blob.sha256)
+        if not path.is_file():
+            problems.append({"kind": "blob_missing", "sha256": blob.sha256})
+            continue
+        actual = runtime.blobs.hash_of(blob.sha256)
+        if actual != blob.sha256:
+            problems.append({"kind": "blob_altered", "sha256": blob.sha256, "actual": actual})
+        elif path.stat().st_size != blob.size:
+            problems.append({"kind": "blob_size", "sha256": blob.sha256})
+    known = {b.sha256 for b in blobs}
+    for version in session.scalars(select(DocumentVersion)):
+        if version.blob_sha256 not in known:
+            problems.append(
+                {
+                    "kind": "version_without_blob",
+                    "document": version.document_id,
+                    "sha256": version.blob_sha256,
+                }
+            )
+    expected = {d.id for d in _indexable(session)}
+    indexed = runtime.index.doc_ids()
+    for doc_id in sorted(expected - indexed):
+        problems.append({"kind": "not_indexed", "document": doc_id})
+    for doc_id in sorted(indexed - expected):
+        problems.append({"kind": "indexed_but_not_in_database", "document": doc_id})
+    orphans = sorted(set(runtime.blobs.iter_hashes()) - known)
+    return {
+        "ok": not problems,
+        "blobs": len(blobs),
+        "documents_indexed": len(indexed & expected),
+        "problems": problems,
+        "orphan_blobs": len(orphans),  # stored but never committed (e.g. a refused upload)
+    }

@@ -1,0 +1,88 @@
+"""Search use case: query the backend, join the ids back to documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from evidence_app.runtime import Runtime
+from storage import CatalogEntry, Document, DocumentLink
+
+
+def search_documents(
+    session: Session,
+    runtime: Runtime,
+    text: str,
+    *,
+    framework_id: int | None = None,
+    indicator: str | None = None,
+    file_type: str | None = None,
+    status: str | None = None,
+    doc_ids: set[int] | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Run a search; returns the ``search --json`` shape (total, took_ms, hits)."""
+    from indexer import SearchQuery
+
+    result = runtime.index.search(
+        SearchQuery(
+            text=text,
+            framework_id=framework_id,
+            indicator=indicator or None,
+            file_type=file_type or None,
+            status=status or None,
+            doc_ids=doc_ids,
+            limit=max(1, min(limit, 200)),
+            offset=max(0, offset),
+        )
+    )
+    ids = [h.doc_id for h in result.hits]
+    documents = {
+        d.id: d
+        for d in session.scalars(
+            select(Document)
+            .where(Document.id.in_(ids), Document.deleted.is_(False))
+            .options(
+                selectinload(Document.links)
+                .selectinload(DocumentLink.entry)
+                .selectinload(CatalogEntry.indicator),
+                selectinload(Document.links).selectinload(DocumentLink.indicator),
+            )
+        )
+    }
+    hits = []
+    for h in result.hits:
+        document = documents.get(h.doc_id)
+        if document is None:  # deleted since it was indexed
+            continue
+        indicators = sorted(
+            {
+                link.entry.indicator.code if link.entry is not None else link.indicator.code
+                for link in document.links
+                if link.entry is not None or link.indicator is not None
+            }
+        )
+        hits.append(
+            {
+                "document_id": document.id,
+                "code": document.code,
+                "title": document.title,
+                "indicators": indicators,
+                "score": round(float(h.score), 4),
+                "pages": list(h.pages),
+                "snippets": [{"page": s.page, "html": s.html} for s in h.snippets],
+                "file_type": document.file_type,
+                "status": document.status,
+            }
+        )
+    out: dict[str, Any] = {
+        "total": result.total,
+        "took_ms": round(result.took_ms, 2),
+        "hits": hits,
+    }
+    if getattr(result, "fallback", False):
+        out["fallback"] = True
+    return out
