@@ -6,9 +6,9 @@ from storage._errors import BlobNotFoundError, BlobTooLargeError, StorageError, 
 from storage._migrate import current_revision, head_revision, upgrade_database
 from storage._models import (
     DOCUMENT_STATUSES,
+    REVIEW_STATUSES,
     ROLES,
     ApiToken,
-    REVIEW_STATUSES,
     AuditLog,
     Base,
     Blob,
