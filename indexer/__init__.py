@@ -21,6 +21,18 @@ from indexer._types import (
 # -- extraction exports --
 
 # -- search exports --
+# isort: split
+from indexer._backend import SearchBackend, open_index, register_backend
+from indexer._query import ParsedQuery, QueryTerm, parse_query
+from indexer._tokenize import (
+    Token,
+    add_user_words,
+    analyzer,
+    dictionary_version,
+    is_code,
+    normalize_text,
+    tokenize,
+)
 
 __all__ = [
     "EncryptedError",
@@ -36,4 +48,17 @@ __all__ = [
     "UnsupportedFormatError",
     # -- extraction names --
     # -- search names --
+    "ParsedQuery",
+    "QueryTerm",
+    "SearchBackend",
+    "Token",
+    "add_user_words",
+    "analyzer",
+    "dictionary_version",
+    "is_code",
+    "normalize_text",
+    "open_index",
+    "parse_query",
+    "register_backend",
+    "tokenize",
 ]

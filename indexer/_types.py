@@ -83,3 +83,4 @@ class SearchResult:
     hits: list[Hit]
     took_ms: float
     terms: list[str] = field(default_factory=list)  # query terms, for highlighting elsewhere
+    fallback: bool = False  # no document had every term: these match any term (OR)

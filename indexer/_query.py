@@ -1,0 +1,149 @@
+"""Query parsing shared by every search backend.
+
+Semantics (the backends build their own query objects from a ``ParsedQuery``):
+
+- Words are ANDed. Each word is tokenized like the index; a word of 3+ Han characters also
+  matches the phrase of its dictionary parts (订单班 matches 订单 班 in text indexed before
+  订单班 was a dictionary word, 技能大赛 matches 职业技能 大赛).
+- ``"quoted text"`` (also “…” and 「…」) is a phrase: its tokens at consecutive positions.
+- A bare evidence or indicator code (``2.3.4-1``, ``2.3``) matches the code fields exactly
+  (the document's own code first, then catalog-entry codes, then indicator codes); a quoted
+  code is searched in the text instead.
+- Single-character function words (的, 和, 与 ...) are dropped unless nothing else is left.
+- If the AND finds nothing, the backends retry with OR and say so (``fallback``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from indexer._tokenize import (
+    _DICT,
+    is_code,
+    is_han,
+    normalize_text,
+    tokenize,
+)
+
+#: Dropped from unquoted queries when other words remain: they match nearly every page.
+STOP_WORDS = frozenset(
+    [
+        "的",
+        "地",
+        "得",
+        "了",
+        "和",
+        "与",
+        "及",
+        "或",
+        "是",
+        "在",
+        "等",
+        "之",
+        "其",
+        "并",
+        "而",
+        "把",
+        "被",
+        "对",
+        "于",
+        "以",
+        "为",
+        "也",
+        "就",
+        "都",
+    ]
+)
+
+_QUOTED = re.compile(r'"([^"]*)"?|“([^”]*)”?|「([^」]*)」?')
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTerm:
+    """A query word: the token, and the phrase of its parts as an alternative (maybe empty)."""
+
+    text: str
+    parts: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ParsedQuery:
+    """The clauses of a query; every clause must match (or, in the fallback, any)."""
+
+    text: str
+    terms: list[QueryTerm] = field(default_factory=list)
+    phrases: list[tuple[str, ...]] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+
+    @property
+    def clause_count(self) -> int:
+        return len(self.terms) + len(self.phrases) + len(self.codes)
+
+    def is_empty(self) -> bool:
+        return self.clause_count == 0
+
+    def highlight_terms(self) -> list[str]:
+        """Strings to mark in snippets: words, codes and phrases (as token tuples joined)."""
+        out = [t.text for t in self.terms] + list(self.codes)
+        out += [" ".join(p) for p in self.phrases]
+        return out
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Parse a user's query string into words, phrases and codes."""
+    norm = normalize_text(text)
+    parsed = ParsedQuery(text=text)
+    rest: list[str] = []
+    last = 0
+    for m in _QUOTED.finditer(norm):
+        rest.append(norm[last : m.start()])
+        last = m.end()
+        inner = next(g for g in m.groups() if g is not None)
+        tokens = tuple(t.text for t in tokenize(inner, search=False))
+        if len(tokens) == 1:
+            _add_term(parsed, QueryTerm(tokens[0]))
+        elif tokens and tokens not in parsed.phrases:
+            parsed.phrases.append(tokens)
+    rest.append(norm[last:])
+
+    words: list[str] = []
+    for chunk in rest:
+        words.extend(t.text for t in tokenize(chunk, search=False))
+    content = [w for w in words if not is_code(w)]
+    if any(w not in STOP_WORDS for w in content) or parsed.phrases:
+        content = [w for w in content if w not in STOP_WORDS]
+    for word in words:
+        if is_code(word):
+            if word not in parsed.codes:
+                parsed.codes.append(word)
+        elif word in content:
+            _add_term(parsed, QueryTerm(word, word_parts(word)))
+    return parsed
+
+
+def _add_term(parsed: ParsedQuery, term: QueryTerm) -> None:
+    if all(t.text != term.text for t in parsed.terms):
+        parsed.terms.append(term)
+
+
+def word_parts(word: str) -> tuple[str, ...]:
+    """Split a Han word of 3+ characters into dictionary words (longest first) and characters.
+
+    Returns () when the word has fewer than 3 characters or does not split.
+    """
+    if len(word) < 3 or not all(is_han(c) for c in word):
+        return ()
+    has_word = _DICT.jieba.has_word
+    parts: list[str] = []
+    i = 0
+    n = len(word)
+    while i < n:
+        size = 1
+        for j in range(min(n, i + 8), i + 1, -1):
+            if j - i < n and has_word(word[i:j]):
+                size = j - i
+                break
+        parts.append(word[i : i + size])
+        i += size
+    return tuple(parts) if len(parts) > 1 else ()

@@ -1,0 +1,318 @@
+"""tantivy backend (tantivy-py): the fast one.
+
+tantivy cannot call a Python tokenizer, so documents are pre-tokenized with
+``indexer.tokenize`` (``PreTokenizedString``: our token texts, ordinal positions, offsets)
+and queries are built from the same tokens (term and phrase queries, never tantivy's
+query parser). Page text is kept in a stored bytes field for the snippets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from indexer._backend import (
+    LOCK_TIMEOUT,
+    PageMatch,
+    PreparedDoc,
+    SearchBackend,
+    prepare_batches,
+    retry_locked,
+)
+from indexer._query import ParsedQuery, QueryTerm
+from indexer._tokenize import Token
+from indexer._types import IndexDoc, IndexerError, SearchQuery
+
+TITLE_BOOST = 3.0
+CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
+KIND_DOC = 0
+KIND_PAGE = 1
+_TEXT_FIELDS = ("title", "body", "content")
+_KEYWORD_FIELDS = ("code", "entry_codes", "indicator_codes", "file_type", "status")
+_MAX_PAGES = 100_000
+
+Occur = tantivy.Occur
+Query = tantivy.Query
+
+
+def make_schema() -> tantivy.Schema:
+    """Fields of document records (kind 0) and page records (kind 1)."""
+    sb = tantivy.SchemaBuilder()
+    sb.add_unsigned_field("doc_id", stored=True, indexed=True, fast=True)
+    sb.add_unsigned_field("kind", indexed=True, fast=True)
+    sb.add_unsigned_field("page", stored=True, fast=True)
+    for name in _TEXT_FIELDS:
+        sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+    sb.add_bytes_field("text", stored=True)
+    for name in _KEYWORD_FIELDS:
+        sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
+    sb.add_unsigned_field("framework_id", indexed=True)
+    sb.add_integer_field("year", indexed=True)
+    return sb.build()
+
+
+class TantivyBackend(SearchBackend):
+    """Search index in a directory, written under tantivy's writer lock."""
+
+    kind = "tantivy"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = LOCK_TIMEOUT,
+        heap_mb: int = 64,
+        threads: int = 1,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.heap_mb = heap_mb
+        self.threads = threads
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.schema = make_schema()
+        try:
+            self._index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
+            self._index.config_reader(reload_policy="manual")
+        except ValueError as e:
+            raise IndexerError(f"cannot open the tantivy index at {self.path}: {e}") from e
+        self._meta = self.path / "meta.json"
+        self._stamp = self._meta_stamp()
+        self._reload_lock = threading.Lock()
+        self._closed = False
+
+    # -- writing --
+
+    def _meta_stamp(self) -> tuple[int, int]:
+        try:
+            st = os.stat(self._meta)
+        except FileNotFoundError:
+            return (0, 0)
+        return (st.st_mtime_ns, st.st_size)
+
+    @contextlib.contextmanager
+    def _writer(self, docs: int = 0) -> Iterator[tantivy.IndexWriter]:
+        threads = max(1, self.threads if docs < 1000 else min(4, os.cpu_count() or 1))
+        heap = self.heap_mb * 1_000_000 * threads
+        writer = retry_locked(
+            lambda: self._index.writer(heap_size=heap, num_threads=threads),
+            _is_lock_error,
+            self.lock_timeout,
+        )
+        try:
+            yield writer
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()  # also releases the lock
+        self._reload()
+
+    def _reload(self) -> None:
+        with self._reload_lock:
+            self._index.reload()
+            self._stamp = self._meta_stamp()
+
+    def add(self, docs: Iterable[IndexDoc]) -> None:
+        for batch in prepare_batches(docs):
+            records = [rec for prepared in batch for rec in _records(prepared)]
+            with self._writer(len(batch)) as writer:
+                for prepared in batch:
+                    writer.delete_documents_by_term("doc_id", prepared.doc.doc_id)
+                for record in records:
+                    writer.add_document(record)
+
+    def delete(self, doc_ids: Iterable[int]) -> None:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return
+        with self._writer() as writer:
+            for doc_id in ids:
+                writer.delete_documents_by_term("doc_id", doc_id)
+
+    def clear(self) -> None:
+        with self._writer() as writer:
+            writer.delete_all_documents()
+
+    # -- reading --
+
+    def _searcher(self) -> tantivy.Searcher:
+        """The current searcher; reloaded when meta.json changed (a commit, any process)."""
+        if self._closed:
+            raise IndexerError("the index is closed")
+        if self._meta_stamp() != self._stamp:
+            self._reload()
+        return self._index.searcher()
+
+    def _kind(self, kind: int) -> tantivy.Query:
+        return Query.term_query(self.schema, "kind", kind)
+
+    def doc_ids(self) -> set[int]:
+        searcher = self._searcher()
+        n = searcher.num_docs
+        if not n:
+            return set()
+        result = searcher.search(self._kind(KIND_DOC), limit=n)
+        addrs = [addr for _, addr in result.hits]
+        return {int(v) for v in searcher.fast_field_values("doc_id", addrs)}
+
+    def count(self) -> int:
+        return self._searcher().search(self._kind(KIND_DOC), limit=1, count=True).count
+
+    def close(self) -> None:
+        self._closed = True
+
+    # -- search --
+
+    def _word(self, field: str, term: QueryTerm) -> tantivy.Query:
+        q = Query.term_query(self.schema, field, term.text)
+        if term.parts:
+            phrase = Query.phrase_query(self.schema, field, list(term.parts))
+            q = Query.boolean_query([(Occur.Should, q), (Occur.Should, phrase)])
+        return q
+
+    def _filters(self, query: SearchQuery) -> list[tantivy.Query]:
+        s = self.schema
+        out = [self._kind(KIND_DOC)]
+        if query.framework_id is not None:
+            out.append(Query.term_query(s, "framework_id", query.framework_id))
+        if query.indicator:
+            out.append(Query.term_query(s, "indicator_codes", query.indicator.strip()))
+        if query.file_type:
+            out.append(Query.term_query(s, "file_type", query.file_type))
+        if query.status:
+            out.append(Query.term_query(s, "status", query.status))
+        if query.doc_ids is not None:
+            out.append(Query.term_set_query(s, "doc_id", sorted(query.doc_ids)))
+        return [Query.const_score_query(q, 0.0) for q in out]
+
+    def _match_documents(
+        self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
+    ) -> tuple[int, list[tuple[int, float]]]:
+        s = self.schema
+        clauses = [self._word("body", t) for t in parsed.terms]
+        clauses += [Query.phrase_query(s, "body", list(p)) for p in parsed.phrases]
+        for code in parsed.codes:
+            alternatives = [
+                (Occur.Should, Query.const_score_query(Query.term_query(s, f, code), score))
+                for f, score in CODE_SCORES.items()
+            ]
+            clauses.append(Query.boolean_query(alternatives))
+        if conjunctive:
+            main = Query.boolean_query([(Occur.Must, c) for c in clauses])
+        else:
+            main = Query.boolean_query([(Occur.Should, c) for c in clauses])
+        subqueries = [(Occur.Must, main)] + [(Occur.Must, f) for f in self._filters(query)]
+        for t in parsed.terms:
+            title = Query.term_query(s, "title", t.text)
+            subqueries.append((Occur.Should, Query.boost_query(title, TITLE_BOOST)))
+        for p in parsed.phrases:
+            title = Query.phrase_query(s, "title", list(p))
+            subqueries.append((Occur.Should, Query.boost_query(title, TITLE_BOOST)))
+        searcher = self._searcher()
+        result = searcher.search(
+            Query.boolean_query(subqueries), limit=max(1, limit), offset=offset, count=True
+        )
+        hits = result.hits[:limit]
+        ids = searcher.fast_field_values("doc_id", [addr for _, addr in hits])
+        return result.count, [(int(i), score) for i, (score, _) in zip(ids, hits, strict=True)]
+
+    def _match_pages(self, parsed: ParsedQuery, doc_ids: list[int]) -> list[PageMatch]:
+        s = self.schema
+        clauses = [self._word("content", t) for t in parsed.terms]
+        clauses += [Query.phrase_query(s, "content", list(p)) for p in parsed.phrases]
+        clauses += [Query.term_query(s, "content", c) for c in parsed.codes]
+        q = Query.boolean_query(
+            [
+                (Occur.Must, Query.boolean_query([(Occur.Should, c) for c in clauses])),
+                (Occur.Must, Query.const_score_query(self._kind(KIND_PAGE), 0.0)),
+                (Occur.Must, Query.const_score_query(self._of(doc_ids), 0.0)),
+            ]
+        )
+        searcher = self._searcher()
+        hits = searcher.search(q, limit=_MAX_PAGES, count=False).hits
+        addrs = [addr for _, addr in hits]
+        ids = searcher.fast_field_values("doc_id", addrs)
+        pages = searcher.fast_field_values("page", addrs)
+        return [
+            PageMatch(int(i), int(p), score, addr)
+            for i, p, (score, addr) in zip(ids, pages, hits, strict=True)
+        ]
+
+    def _of(self, doc_ids: list[int]) -> tantivy.Query:
+        return Query.term_set_query(self.schema, "doc_id", doc_ids)
+
+    def _first_pages(self, doc_ids: list[int]) -> list[PageMatch]:
+        q = Query.boolean_query(
+            [(Occur.Must, self._kind(KIND_PAGE)), (Occur.Must, self._of(doc_ids))]
+        )
+        searcher = self._searcher()
+        hits = searcher.search(q, limit=_MAX_PAGES, count=False).hits
+        addrs = [addr for _, addr in hits]
+        ids = searcher.fast_field_values("doc_id", addrs)
+        pages = searcher.fast_field_values("page", addrs)
+        first: dict[int, PageMatch] = {}
+        for i, p, addr in zip(ids, pages, addrs, strict=True):
+            doc_id, page = int(i), int(p)
+            if doc_id not in first or page < first[doc_id].page:
+                first[doc_id] = PageMatch(doc_id, page, 0.0, addr)
+        return list(first.values())
+
+    def _load_texts(self, refs: list[Any]) -> list[str]:
+        searcher = self._searcher()
+        out = []
+        for addr in refs:
+            value = searcher.doc(addr).get_first("text")
+            out.append(bytes(value).decode("utf-8") if value else "")
+        return out
+
+
+def _pretokenized(text: str, tokens: list[Token]) -> tantivy.PreTokenizedString:
+    make = tantivy.Token
+    return tantivy.PreTokenizedString(
+        text, [make(t.text, t.position, t.start, t.end) for t in tokens]
+    )
+
+
+def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
+    doc = prepared.doc
+    record = tantivy.Document()
+    record.add_unsigned("doc_id", doc.doc_id)
+    record.add_unsigned("kind", KIND_DOC)
+    record.add_unsigned("page", 0)
+    record.add_pre_tokenized_text("title", _pretokenized(doc.title, prepared.title_tokens))
+    record.add_pre_tokenized_text("body", _pretokenized("", prepared.body_tokens))
+    if doc.code:
+        record.add_text("code", doc.code)
+    for code in doc.entry_codes:
+        record.add_text("entry_codes", code)
+    for code in doc.indicator_codes:
+        record.add_text("indicator_codes", code)
+    if doc.framework_id is not None:
+        record.add_unsigned("framework_id", doc.framework_id)
+    if doc.file_type:
+        record.add_text("file_type", doc.file_type)
+    if doc.status:
+        record.add_text("status", doc.status)
+    if doc.year is not None:
+        record.add_integer("year", doc.year)
+    records = [record]
+    for page in prepared.pages:
+        rec = tantivy.Document()
+        rec.add_unsigned("doc_id", doc.doc_id)
+        rec.add_unsigned("kind", KIND_PAGE)
+        rec.add_unsigned("page", page.number)
+        rec.add_pre_tokenized_text("content", _pretokenized(page.text, page.tokens))
+        rec.add_bytes("text", page.text.encode("utf-8"))
+        records.append(rec)
+    return records
+
+
+def _is_lock_error(e: Exception) -> bool:
+    return isinstance(e, ValueError) and "LockBusy" in str(e)

@@ -1,0 +1,339 @@
+"""Whoosh backend (whoosh-reloaded): the embedded default, pure Python.
+
+Made fast by what it does not do: Whoosh's query parser, highlighter and multi-field BM25F
+over pages. Ranking runs on one document record per document (see ``_backend``), the
+searcher is cached per thread and refreshed only when the index generation changed, and
+snippets are cut by our own code from the stored page text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+from whoosh.analysis import Token as WhooshToken
+from whoosh.analysis import Tokenizer
+from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.searching import Searcher
+from whoosh.writing import CLEAR, IndexWriter
+
+from indexer._backend import (
+    LOCK_TIMEOUT,
+    PageMatch,
+    PreparedDoc,
+    SearchBackend,
+    prepare_batches,
+    retry_locked,
+)
+from indexer._query import ParsedQuery, QueryTerm
+from indexer._tokenize import Token, iter_tokens
+from indexer._types import IndexDoc, IndexerError, SearchQuery
+
+TITLE_BOOST = 3.0
+CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
+
+
+class Pretokenized(str):
+    """A field value whose tokens are already known (the tokenizer yields them as they are)."""
+
+    tokens: list[Token]
+
+    def __new__(cls, text: str, tokens: list[Token]) -> Pretokenized:
+        obj = super().__new__(cls, text)
+        obj.tokens = tokens
+        return obj
+
+
+class ChineseTokenizer(Tokenizer):
+    """Whoosh tokenizer over ``indexer.tokenize``: ordinal positions, offsets in the original.
+
+    Indexing (mode "index" or "") emits search-mode sub-words; mode "query" does not.
+    """
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[WhooshToken]:
+        t = WhooshToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            t.original = t.text = value
+            t.boost = 1.0
+            if positions:
+                t.pos = start_pos
+            if chars:
+                t.startchar = start_char
+                t.endchar = start_char + len(value)
+            yield t
+            return
+        tokens: Iterable[Token] = getattr(value, "tokens", None) or iter_tokens(
+            value, search=mode != "query", start_pos=start_pos
+        )
+        for tok in tokens:
+            t.text = tok.text
+            t.boost = 1.0
+            t.stopped = False
+            if keeporiginal:
+                t.original = value[tok.start : tok.end]
+            if positions:
+                t.pos = tok.position
+            if chars:
+                t.startchar = start_char + tok.start
+                t.endchar = start_char + tok.end
+            yield t
+
+
+def make_schema() -> Schema:
+    """Fields of document records (kind "d") and page records (kind "p")."""
+    analyzer = ChineseTokenizer()
+    return Schema(
+        doc_id=ID(sortable=True),
+        kind=ID(),
+        page=NUMERIC(int, bits=32, sortable=True),
+        title=TEXT(analyzer=analyzer, phrase=True),
+        body=TEXT(analyzer=analyzer, phrase=True),
+        content=TEXT(analyzer=analyzer, phrase=True, stored=True),
+        code=ID(),
+        entry_codes=KEYWORD(scorable=False),
+        indicator_codes=KEYWORD(scorable=False),
+        framework_id=ID(),
+        file_type=ID(),
+        status=ID(),
+        year=NUMERIC(int, bits=32),
+    )
+
+
+class WhooshBackend(SearchBackend):
+    """Search index in a directory, written with Whoosh's file lock."""
+
+    kind = "whoosh"
+
+    def __init__(
+        self, path: Path, *, lock_timeout: float = LOCK_TIMEOUT, limitmb: int = 128
+    ) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self.limitmb = limitmb
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            if whoosh_index.exists_in(str(self.path)):
+                self._ix = whoosh_index.open_dir(str(self.path))
+            else:
+                self._ix = retry_locked(
+                    lambda: whoosh_index.create_in(str(self.path), make_schema()),
+                    _is_lock_error,
+                    lock_timeout,
+                )
+        except IndexerError:
+            raise
+        except Exception as e:
+            raise IndexerError(f"cannot open the Whoosh index at {self.path}: {e}") from e
+        if set(self._ix.schema.names()) != set(make_schema().names()):
+            raise IndexerError(f"the index at {self.path} has another layout: rebuild it")
+        self._local = threading.local()
+        self._searchers: list[Searcher] = []
+        self._searchers_lock = threading.Lock()
+
+    # -- writing --
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[IndexWriter]:
+        try:
+            writer = retry_locked(
+                lambda: self._ix.writer(limitmb=self.limitmb), _is_lock_error, self.lock_timeout
+            )
+        except whoosh_index.IndexError as e:
+            raise IndexerError(f"cannot write the Whoosh index: {e}") from e
+        try:
+            yield writer
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
+    def add(self, docs: Iterable[IndexDoc]) -> None:
+        for batch in prepare_batches(docs):
+            with self._writer() as writer:
+                for prepared in batch:
+                    writer.delete_by_term("doc_id", str(prepared.doc.doc_id))
+                    _write_doc(writer, prepared)
+
+    def delete(self, doc_ids: Iterable[int]) -> None:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return
+        with self._writer() as writer:
+            for doc_id in ids:
+                writer.delete_by_term("doc_id", str(doc_id))
+
+    def clear(self) -> None:
+        writer = retry_locked(self._ix.writer, _is_lock_error, self.lock_timeout)
+        writer.commit(mergetype=CLEAR)
+
+    # -- reading --
+
+    def _searcher(self) -> Searcher:
+        """This thread's searcher, reopened only when another commit made it stale."""
+        searcher: Searcher | None = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self._ix.searcher()
+            with self._searchers_lock:
+                self._searchers.append(searcher)
+        elif not searcher.up_to_date():
+            fresh = searcher.refresh()
+            if fresh is not searcher:
+                with self._searchers_lock:
+                    self._searchers.remove(searcher)
+                    self._searchers.append(fresh)
+                searcher = fresh
+        self._local.searcher = searcher
+        return searcher
+
+    def _columns(self, searcher: Searcher) -> tuple[Any, Any]:
+        cache = getattr(self._local, "columns", None)
+        if cache is None or cache[0] is not searcher:
+            reader = searcher.reader()
+            cache = (searcher, reader.column_reader("doc_id"), reader.column_reader("page"))
+            self._local.columns = cache
+        return cache[1], cache[2]
+
+    def doc_ids(self) -> set[int]:
+        searcher = self._searcher()
+        ids, _ = self._columns(searcher)
+        return {int(ids[n]) for n in searcher.docs_for_query(wq.Term("kind", "d"))}
+
+    def count(self) -> int:
+        searcher = self._searcher()
+        return sum(1 for _ in searcher.docs_for_query(wq.Term("kind", "d")))
+
+    def close(self) -> None:
+        with self._searchers_lock:
+            for searcher in self._searchers:
+                searcher.close()
+            self._searchers.clear()
+        self._local = threading.local()
+        self._ix.close()
+
+    # -- search --
+
+    def _match_documents(
+        self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
+    ) -> tuple[int, list[tuple[int, float]]]:
+        clauses: list[wq.Query] = [_word("body", t) for t in parsed.terms]
+        clauses += [wq.Phrase("body", list(p)) for p in parsed.phrases]
+        for code in parsed.codes:
+            clauses.append(
+                wq.Or([wq.ConstantScoreQuery(wq.Term(f, code), s) for f, s in CODE_SCORES.items()])
+            )
+        main: wq.Query = wq.And(clauses) if conjunctive else wq.Or(clauses)
+        boosts: list[wq.Query] = [
+            wq.Term("title", t.text, boost=TITLE_BOOST) for t in parsed.terms
+        ] + [wq.Phrase("title", list(p), boost=TITLE_BOOST) for p in parsed.phrases]
+        if boosts:
+            main = wq.AndMaybe(main, wq.Or(boosts))
+        searcher = self._searcher()
+        results = searcher.search(main, filter=_filter(query), limit=max(1, offset + limit))
+        total = len(results)
+        ids, _ = self._columns(searcher)
+        page = results.top_n[offset : offset + limit]
+        return total, [(int(ids[docnum]), score) for score, docnum in page]
+
+    def _match_pages(self, parsed: ParsedQuery, doc_ids: list[int]) -> list[PageMatch]:
+        clauses: list[wq.Query] = [_word("content", t) for t in parsed.terms]
+        clauses += [wq.Phrase("content", list(p)) for p in parsed.phrases]
+        clauses += [wq.Term("content", c) for c in parsed.codes]
+        searcher = self._searcher()
+        results = searcher.search(wq.Or(clauses), filter=_pages_of(doc_ids), limit=None)
+        ids, pages = self._columns(searcher)
+        return [PageMatch(int(ids[n]), int(pages[n]), score, n) for score, n in results.top_n or []]
+
+    def _first_pages(self, doc_ids: list[int]) -> list[PageMatch]:
+        searcher = self._searcher()
+        ids, pages = self._columns(searcher)
+        first: dict[int, PageMatch] = {}
+        for n in searcher.docs_for_query(_pages_of(doc_ids)):
+            doc_id, page = int(ids[n]), int(pages[n])
+            if doc_id not in first or page < first[doc_id].page:
+                first[doc_id] = PageMatch(doc_id, page, 0.0, n)
+        return list(first.values())
+
+    def _load_texts(self, refs: list[Any]) -> list[str]:
+        searcher = self._searcher()
+        return [searcher.stored_fields(n).get("content", "") for n in refs]
+
+
+def _word(field: str, term: QueryTerm) -> wq.Query:
+    q: wq.Query = wq.Term(field, term.text)
+    if term.parts:
+        q = wq.Or([q, wq.Phrase(field, list(term.parts))])
+    return q
+
+
+def _filter(query: SearchQuery) -> wq.Query:
+    parts: list[wq.Query] = [wq.Term("kind", "d")]
+    if query.framework_id is not None:
+        parts.append(wq.Term("framework_id", str(query.framework_id)))
+    if query.indicator:
+        parts.append(wq.Term("indicator_codes", query.indicator.strip()))
+    if query.file_type:
+        parts.append(wq.Term("file_type", query.file_type))
+    if query.status:
+        parts.append(wq.Term("status", query.status))
+    if query.doc_ids is not None:
+        parts.append(wq.Or([wq.Term("doc_id", str(i)) for i in sorted(query.doc_ids)]))
+    return wq.And(parts)
+
+
+def _pages_of(doc_ids: list[int]) -> wq.Query:
+    return wq.And([wq.Term("kind", "p"), wq.Or([wq.Term("doc_id", str(i)) for i in doc_ids])])
+
+
+def _write_doc(writer: IndexWriter, prepared: PreparedDoc) -> None:
+    doc = prepared.doc
+    fields: dict[str, Any] = {
+        "doc_id": str(doc.doc_id),
+        "kind": "d",
+        "page": 0,
+        "title": Pretokenized(doc.title, prepared.title_tokens),
+        "body": Pretokenized("", prepared.body_tokens),
+    }
+    if doc.code:
+        fields["code"] = doc.code
+    if doc.entry_codes:
+        fields["entry_codes"] = " ".join(doc.entry_codes)
+    if doc.indicator_codes:
+        fields["indicator_codes"] = " ".join(doc.indicator_codes)
+    if doc.framework_id is not None:
+        fields["framework_id"] = str(doc.framework_id)
+    if doc.file_type:
+        fields["file_type"] = doc.file_type
+    if doc.status:
+        fields["status"] = doc.status
+    if doc.year is not None:
+        fields["year"] = doc.year
+    writer.add_document(**fields)
+    for page in prepared.pages:
+        writer.add_document(
+            doc_id=str(doc.doc_id),
+            kind="p",
+            page=page.number,
+            content=Pretokenized(page.text, page.tokens),
+            _stored_content=page.text,
+        )
+
+
+def _is_lock_error(e: Exception) -> bool:
+    return isinstance(e, whoosh_index.LockError)
