@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 from config import Config
@@ -9,22 +11,26 @@ from evidence_app.runtime import Runtime
 
 __all__ = ["create_app", "get_runtime"]
 
+PACKAGE = Path(__file__).resolve().parent
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app from a Config (the environment's when none is given)."""
     config = config or Config()
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
     app = Flask(
         __name__,
-        template_folder=str(root / "templates"),
-        static_folder=str(Path(__file__).resolve().parent / "static"),
+        template_folder=str(PACKAGE.parent / "templates"),
+        static_folder=str(PACKAGE / "static"),
     )
     app.config.from_object(config)
     app.config["EVIDENCE_CONFIG"] = config
     init_runtime(app, config)
-    register_web(app)
+    init_logging(app, config)
+    init_web(app)
+    init_security(app)
+    register_blueprints(app)
+    register_error_pages(app)
+    register_template_helpers(app)
     return app
 
 
@@ -32,10 +38,40 @@ def init_runtime(app: Flask, config: Config) -> None:
     app.extensions["evidence"] = Runtime(config)
 
 
-def register_web(app: Flask) -> None:
+def init_logging(app: Flask, config: Config) -> None:
+    from evidence_app.logs import configure_logging
+
+    configure_logging(config.LOG_LEVEL)
+
+
+def init_web(app: Flask) -> None:
     from evidence_app import web
 
     web.init_app(app)
+
+
+def init_security(app: Flask) -> None:
+    from evidence_app import security
+
+    security.init_security(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from evidence_app.views import register_blueprints as register
+
+    register(app)
+
+
+def register_error_pages(app: Flask) -> None:
+    from evidence_app.views.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from evidence_app.views.filters import register
+
+    register(app)
 
 
 def get_runtime(app: Flask | None = None) -> Runtime:

@@ -377,6 +377,133 @@ def verify_command(as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- tokens, worker, server, demo -------------------------------------------------------------
+
+
+@cli.group("token")
+def token_group() -> None:
+    """API tokens."""
+
+
+@token_group.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="What the token is for.")
+@with_appcontext
+def token_create(username: str, name: str) -> None:
+    """Create an API token for USER and print it (only its hash is stored)."""
+    with unit_of_work() as session:
+        user = user_service.get_user_by_name(session, username)
+        if user is None:
+            raise CommandError(f"用户 {username} 不存在")
+        token = user_service.create_token(session, user, name)
+    click.echo(token)
+
+
+@cli.command("worker")
+@click.option("--workers", type=int, default=2, help="Worker threads (OCR is CPU bound).")
+@click.option("--processes", is_flag=True, help="Use processes instead of threads.")
+@with_appcontext
+def worker_command(workers: int, processes: bool) -> None:
+    """Run the background worker: extraction, OCR and indexing of uploaded files."""
+    from evidence_app.tasks import recover_stale
+
+    runtime = get_runtime()
+    runtime.check_schema()
+    huey = runtime.huey
+    recovered = recover_stale(runtime)
+    if recovered:
+        click.echo(f"重新排队 {len(recovered)} 个未处理完的文件", err=True)
+    consumer = huey.create_consumer(
+        workers=max(1, workers),
+        worker_type="process" if processes else "thread",
+        periodic=True,
+        check_worker_health=True,
+    )
+    consumer.run()
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=5000)
+@click.option("--threads", type=int, default=8, help="Request threads of the WSGI server.")
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the web app with waitress (a production WSGI server)."""
+    from waitress import serve
+
+    get_runtime().check_schema()
+    app = current_app._get_current_object()  # noqa: SLF001
+    click.echo(f"佐证材料库运行于 http://{host}:{port}/", err=True)
+    serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        ident="evidence",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", type=int, default=5000)
+@click.option("--no-serve", is_flag=True, help="Only load the demo data.")
+@with_appcontext
+def demo_command(host: str, port: int, no_serve: bool) -> None:
+    """Load the sample framework and evidence, create a demo admin, run worker and server."""
+    import secrets
+    import subprocess
+    import tempfile
+
+    from evidence_app.demo import SAMPLE_FRAMEWORK, build_evidence_zip
+    from evidence_app.services.ingest import ingest_paths
+
+    runtime = get_runtime()
+    upgrade_database(runtime.engine)
+    password = secrets.token_urlsafe(9)
+    with unit_of_work() as session:
+        admin = user_service.get_user_by_name(session, "admin")
+        if admin is None:
+            admin = user_service.create_user(
+                session, "admin", password, "admin", display_name="演示管理员"
+            )
+        else:
+            user_service.set_password(session, admin, password)
+        for name, role, label in (
+            ("staff", "staff", "材料员"),
+            ("reviewer", "reviewer", "评审专家"),
+            ("auditor", "auditor", "督导"),
+        ):
+            if user_service.get_user_by_name(session, name) is None:
+                user_service.create_user(session, name, password, role, display_name=f"演示{label}")
+        report = framework_service.import_framework_file(
+            session,
+            SAMPLE_FRAMEWORK,
+            name="2022年创新强校工程自评打分表（A类规划）",
+            year=2022,
+            user=admin,
+        )
+        session.commit()
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = build_evidence_zip(Path(tmp) / "演示佐证材料.zip")
+            result = ingest_paths(
+                session, runtime, [archive], framework_id=report["framework_id"], user=admin
+            )
+    click.echo(
+        f"已导入示例指标体系（{report['entries']} 条佐证条目）和 {result.accepted} 份示例材料。"
+    )
+    click.echo(f"演示账号：admin / staff / reviewer / auditor，密码均为：{password}")
+    if no_serve:
+        return
+    worker = subprocess.Popen([sys.executable, "-m", "evidence_app.cli", "worker"])
+    try:
+        ctx = click.get_current_context()
+        ctx.invoke(serve_command, host=host, port=port, threads=8)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+
+
 def _register_command_modules() -> None:
     """Commands of other features live in their own modules and attach to ``cli``."""
     import importlib
@@ -390,3 +517,7 @@ def _register_command_modules() -> None:
 
 
 _register_command_modules()
+
+
+if __name__ == "__main__":
+    main()

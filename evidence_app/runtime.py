@@ -36,6 +36,26 @@ class Runtime:
         self.blobs = BlobStore(config.BLOB_DIR)
         self._index: SearchBackend | None = None
         self._lock = threading.Lock()
+        self._huey: Any = None
+        self.process_task: Any = None
+
+    @property
+    def huey(self) -> Any:  # noqa: ANN401
+        """The job queue (huey), created on first use."""
+        if self._huey is None:
+            with self._lock:
+                if self._huey is None:
+                    from evidence_app.tasks import make_huey
+
+                    self._huey = make_huey(self)
+        return self._huey
+
+    def enqueue(self, document_ids: list[int]) -> None:
+        """Queue documents for extraction and indexing by a worker."""
+        if not document_ids:
+            return
+        self.huey  # noqa: B018 - registers the task
+        self.process_task(list(document_ids))
 
     def session(self) -> Session:
         return self.sessions()

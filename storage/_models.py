@@ -76,6 +76,22 @@ class User(Base):
         back_populates="user", cascade="all, delete-orphan"
     )
 
+    # the attributes a login manager expects of a user object
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.active)
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
 
 class ApiToken(Base):
     """An API token; only its SHA-256 is stored."""

@@ -85,6 +85,7 @@ class IngestReport:
     accepted: int = 0
     rejected: list[dict[str, str]] = field(default_factory=list)
     documents: list[dict[str, Any]] = field(default_factory=list)
+    new_ids: list[int] = field(default_factory=list)  # stored now, to be processed
 
     def as_json(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "rejected": self.rejected, "documents": self.documents}
@@ -365,7 +366,7 @@ def ingest_uploads(
 ) -> IngestReport:
     """Store every upload (ZIPs expanded), committing each, then process the new documents."""
     report = IngestReport()
-    new_ids: list[int] = []
+    new_ids = report.new_ids
     docs: list[Document] = []
     limits = ArchiveLimits(
         max_total_bytes=runtime.config.ZIP_MAX_TOTAL_BYTES,

@@ -1,0 +1,33 @@
+"""Small helpers shared by the views."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import abort, request
+
+from evidence_app.web import db_session
+
+T = TypeVar("T")
+
+
+def get_or_404(model: type[T], ident: Any) -> T:  # noqa: ANN401
+    try:
+        ident = int(ident)
+    except (TypeError, ValueError):
+        abort(404)
+    obj = db_session().get(model, ident)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def int_arg(name: str, default: int | None = None, *, minimum: int | None = None) -> int | None:
+    value = request.values.get(name, "")
+    try:
+        number = int(value)
+    except ValueError:
+        return default
+    if minimum is not None and number < minimum:
+        return default
+    return number
