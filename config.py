@@ -76,6 +76,9 @@ class TestConfig(Config):
         super().__init__(environ, **overrides)
         self.TESTING = True
         self.WTF_CSRF_ENABLED = overrides.get("WTF_CSRF_ENABLED", False)
+        # jobs run inline, in the test's own process
+        self.HUEY_IMMEDIATE = overrides.get("HUEY_IMMEDIATE", True)
+        self.RATELIMIT_STORAGE_URI = "memory://"
 
 
 def testing_environment() -> dict[str, str | None]:

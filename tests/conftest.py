@@ -137,3 +137,53 @@ def make_framework(runtime, framework_fixtures: Path):
         return report
 
     return make
+
+
+# -- users and logins ---------------------------------------------------------------------------
+
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture
+def make_user(runtime):
+    """Create a user with a role: make_user("staff", "张三")."""
+    from evidence_app.services.users import create_user
+
+    def make(role: str, username: str | None = None, **kwargs):
+        with runtime.session() as s:
+            user = create_user(s, username or role, PASSWORD, role, **kwargs)
+            s.commit()
+            s.refresh(user)
+            s.expunge(user)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def login(app):
+    """A logged-in test client for a user."""
+
+    def do(user):
+        client = app.test_client()
+        response = client.post("/login", data={"username": user.username, "password": PASSWORD})
+        assert response.status_code == 302, response.data[:500]
+        return client
+
+    return do
+
+
+@pytest.fixture
+def token_for(runtime):
+    """A bearer header for a user's new API token."""
+    from evidence_app.services.users import create_token
+
+    def make(user):
+        with runtime.session() as s:
+            from storage import User
+
+            token = create_token(s, s.get(User, user.id), "test")
+            s.commit()
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
