@@ -92,8 +92,6 @@ def set_responsibility(
         change("owner", owner)
     if due_date is not UNSET:
         change("due_date", _parse_due(due_date))
-    if isinstance(target, Indicator) and target.level != 3 and "due_date" in changes:
-        pass  # a due date on a level-1/2 node is kept; tasks read leaves and entries
     session.flush()
     if changes:
         kind = "indicator" if isinstance(target, Indicator) else "entry"
@@ -118,7 +116,7 @@ def assign_user(
     session.add(row)
     session.flush()
     audit.record(
-        session, actor, "assignment.add", indicator, user=user.username, code=indicator.code
+        session, actor, "assignment.add", indicator, assignee=user.username, code=indicator.code
     )
     return row
 
@@ -134,7 +132,7 @@ def unassign_user(session: Session, user: User, indicator: Indicator, actor: Use
     session.delete(row)
     session.flush()
     audit.record(
-        session, actor, "assignment.remove", indicator, user=user.username, code=indicator.code
+        session, actor, "assignment.remove", indicator, assignee=user.username, code=indicator.code
     )
     return True
 
