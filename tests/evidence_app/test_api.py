@@ -49,12 +49,27 @@ def call(api, role, method, path, **kwargs):  # noqa: ANN001, ANN201
 def request_body(api, method: str, path: str) -> dict:  # noqa: ANN001
     if path == "/frameworks" and method == "POST":
         data = Path(api["tmp"] / "t.csv")
-        data.write_text("序号,一级指标,二级指标,三级指标,自评得分,佐证材料目录\n1,1. 甲 (2分),1.1 乙 (2分),1.1.1 丙（2分）,2,1.1.1-1 报告\n", encoding="utf-8")
-        return {"data": {"file": (io.BytesIO(data.read_bytes()), "t.csv"), "name": "接口测试"}, "content_type": "multipart/form-data"}
+        data.write_text(
+            "序号,一级指标,二级指标,三级指标,自评得分,佐证材料目录\n1,1. 甲 (2分),1.1 乙 (2分),1.1.1 丙（2分）,2,1.1.1-1 报告\n",
+            encoding="utf-8",
+        )
+        return {
+            "data": {"file": (io.BytesIO(data.read_bytes()), "t.csv"), "name": "接口测试"},
+            "content_type": "multipart/form-data",
+        }
     if path == "/documents":
-        return {"data": {"files": [(io.BytesIO("订单班 API".encode()), "2.3.4-3 协议.txt")], "framework_id": str(api["fw"])}, "content_type": "multipart/form-data"}
+        return {
+            "data": {
+                "files": [(io.BytesIO("订单班 API".encode()), "2.3.4-3 协议.txt")],
+                "framework_id": str(api["fw"]),
+            },
+            "content_type": "multipart/form-data",
+        }
     if path.endswith("/versions"):
-        return {"data": {"file": (io.BytesIO("新版本 订单班".encode()), "2.3.4-1 新版.txt")}, "content_type": "multipart/form-data"}
+        return {
+            "data": {"file": (io.BytesIO("新版本 订单班".encode()), "2.3.4-1 新版.txt")},
+            "content_type": "multipart/form-data",
+        }
     if path == "/search":
         return {"query_string": {"q": "订单班"}}
     return {}
@@ -67,7 +82,13 @@ def test_every_endpoint_for_every_role(api, role: str) -> None:
             continue
         response = call(api, role, method, path, **request_body(api, method, path))
         if role in allowed:
-            assert response.status_code in (200, 201), (role, method, path, response.status_code, response.get_data(as_text=True)[:300])
+            assert response.status_code in (200, 201), (
+                role,
+                method,
+                path,
+                response.status_code,
+                response.get_data(as_text=True)[:300],
+            )
         else:
             assert response.status_code == 403, (role, method, path, response.status_code)
             assert response.get_json() == {"error": "没有权限"}
@@ -103,14 +124,29 @@ def test_no_token_bad_token_revoked_token(api, runtime) -> None:
 def test_search_api_matches_cli_shape(api, invoke) -> None:
     import json
 
-    via_api = call(api, "reviewer", "GET", "/search", query_string={"q": "迅达电梯订单班"}).get_json()
+    via_api = call(
+        api, "reviewer", "GET", "/search", query_string={"q": "迅达电梯订单班"}
+    ).get_json()
     via_cli = json.loads(invoke("search", "迅达电梯订单班", "--json").output)
     for result in (via_api, via_cli):
         assert set(result) >= {"total", "took_ms", "hits"}
         assert result["total"] == 1
         hit = result["hits"][0]
-        assert set(hit) >= {"document_id", "code", "title", "indicators", "score", "pages", "snippets"}
-        assert (hit["document_id"], hit["code"], hit["indicators"], hit["pages"]) == (api["doc"], "2.3.4-1", ["2.3.4"], [1])
+        assert set(hit) >= {
+            "document_id",
+            "code",
+            "title",
+            "indicators",
+            "score",
+            "pages",
+            "snippets",
+        }
+        assert (hit["document_id"], hit["code"], hit["indicators"], hit["pages"]) == (
+            api["doc"],
+            "2.3.4-1",
+            ["2.3.4"],
+            [1],
+        )
         assert "<mark>" in hit["snippets"][0]["html"]
     assert call(api, "reviewer", "GET", "/search").get_json() == {"error": "缺少查询参数 q"}
 
@@ -118,7 +154,9 @@ def test_search_api_matches_cli_shape(api, invoke) -> None:
 def test_upload_limit_is_413(api, app) -> None:
     app.config["MAX_CONTENT_LENGTH"] = 512 * 1024
     big = {"files": [(io.BytesIO(b"x" * (600 * 1024)), "big.txt")]}
-    response = call(api, "staff", "POST", "/documents", data=big, content_type="multipart/form-data")
+    response = call(
+        api, "staff", "POST", "/documents", data=big, content_type="multipart/form-data"
+    )
     assert response.status_code == 413
     assert "超过大小上限" in response.get_json()["error"]
 
@@ -126,10 +164,14 @@ def test_upload_limit_is_413(api, app) -> None:
 def test_per_file_limit_is_413(api, runtime) -> None:
     runtime.config.MAX_UPLOAD_BYTES = 1000
     big = {"files": [(io.BytesIO(b"y" * 2000), "2.3.4-2 大文件.txt")]}
-    response = call(api, "staff", "POST", "/documents", data=big, content_type="multipart/form-data")
+    response = call(
+        api, "staff", "POST", "/documents", data=big, content_type="multipart/form-data"
+    )
     assert response.status_code == 413
     body = response.get_json()
-    assert body["error"] == "文件超过上传上限（0 MB）" or body["error"].startswith("文件超过上传上限")
+    assert body["error"] == "文件超过上传上限（0 MB）" or body["error"].startswith(
+        "文件超过上传上限"
+    )
     assert body["rejected"][0]["name"] == "2.3.4-2 大文件.txt"
 
 
@@ -138,8 +180,12 @@ def test_not_found_and_bad_requests_are_json(api) -> None:
     missing = call(api, "admin", "POST", "/documents", data={}, content_type="multipart/form-data")
     assert missing.status_code == 400 and missing.get_json() == {"error": "缺少文件字段 files"}
     bad_table = call(
-        api, "admin", "POST", "/frameworks",
-        data={"file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")}, content_type="multipart/form-data",
+        api,
+        "admin",
+        "POST",
+        "/frameworks",
+        data={"file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+        content_type="multipart/form-data",
     )
     assert bad_table.status_code == 400 and "未找到表头" in bad_table.get_json()["error"]
 
@@ -188,9 +234,18 @@ def _check(spec: dict, schema: dict, value, where: str) -> None:  # noqa: ANN001
     if value is None:
         assert schema.get("nullable"), f"{where}: null not allowed"
         return
-    types = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool}
+    types = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+    }
     if kind:
-        assert isinstance(value, types[kind]), f"{where}: expected {kind}, got {type(value).__name__}"
+        assert isinstance(value, types[kind]), (
+            f"{where}: expected {kind}, got {type(value).__name__}"
+        )
     for key in schema.get("required", []):
         assert key in value, f"{where}: missing {key}"
     for key, sub in schema.get("properties", {}).items():
@@ -204,7 +259,7 @@ def _check(spec: dict, schema: dict, value, where: str) -> None:  # noqa: ANN001
 def test_responses_match_the_openapi_schemas(api) -> None:
     spec = api["client"].get("/api/v1/openapi.json").get_json()
     checked = 0
-    for (method, path) in ENDPOINTS:
+    for method, path in ENDPOINTS:
         if method == "DELETE" or path.endswith("/download"):
             continue
         response = call(api, "admin", method, path, **request_body(api, method, path))
@@ -215,7 +270,9 @@ def test_responses_match_the_openapi_schemas(api) -> None:
     for path, code in (("/documents/99999", 404), ("/search", 400)):
         response = call(api, "admin", "GET", path)
         assert response.status_code == code
-        schema = spec["paths"][path if path == "/search" else "/documents/{document_id}"]["get"]["responses"][str(code)]
+        schema = spec["paths"][path if path == "/search" else "/documents/{document_id}"]["get"][
+            "responses"
+        ][str(code)]
         _check(spec, schema["content"]["application/json"]["schema"], response.get_json(), path)
     assert checked == 8
 
@@ -230,12 +287,23 @@ def test_web_api_and_cli_store_the_same_result(api, app, login, make_user, invok
     payload = "双师型专业课专任教师 一览".encode()
     results = {}
     # API
-    response = call(api, "staff", "POST", "/documents", data={"files": [(io.BytesIO(payload), name)], "framework_id": str(api["fw"])}, content_type="multipart/form-data")
+    response = call(
+        api,
+        "staff",
+        "POST",
+        "/documents",
+        data={"files": [(io.BytesIO(payload), name)], "framework_id": str(api["fw"])},
+        content_type="multipart/form-data",
+    )
     results["api"] = response.get_json()["documents"][0]
     # web (a second framework would dedupe; delete the first to store again)
     call(api, "admin", "DELETE", "/documents/" + str(results["api"]["id"]))
     client = login(make_user("staff", "web-staff"))
-    response = client.post("/upload", data={"files": [(io.BytesIO(payload), name)], "framework_id": str(api["fw"])}, content_type="multipart/form-data")
+    response = client.post(
+        "/upload",
+        data={"files": [(io.BytesIO(payload), name)], "framework_id": str(api["fw"])},
+        content_type="multipart/form-data",
+    )
     results["web"] = response.get_json()["documents"][0]
     call(api, "admin", "DELETE", "/documents/" + str(results["web"]["id"]))
     # CLI
@@ -243,15 +311,25 @@ def test_web_api_and_cli_store_the_same_result(api, app, login, make_user, invok
     path.write_bytes(payload)
     import json
 
-    results["cli"] = json.loads(invoke("ingest", str(path), "--framework", str(api["fw"]), "--json").output)["documents"][0]
+    results["cli"] = json.loads(
+        invoke("ingest", str(path), "--framework", str(api["fw"]), "--json").output
+    )["documents"][0]
     # the API and the web answer before processing (queued); the CLI after it
-    shapes = {k: {key: v[key] for key in ("name", "code", "entry", "indicator")} for k, v in results.items()}
-    assert shapes["api"] == shapes["web"] == shapes["cli"] == {
-        "name": name,
-        "code": "2.5.2-1",
-        "entry": "2.5.2-1",
-        "indicator": "2.5.2",
+    shapes = {
+        k: {key: v[key] for key in ("name", "code", "entry", "indicator")}
+        for k, v in results.items()
     }
+    assert (
+        shapes["api"]
+        == shapes["web"]
+        == shapes["cli"]
+        == {
+            "name": name,
+            "code": "2.5.2-1",
+            "entry": "2.5.2-1",
+            "indicator": "2.5.2",
+        }
+    )
     assert results["cli"]["status"] == "indexed"
     with runtime.session() as s:
         docs = [s.get(Document, results[k]["id"]) for k in ("api", "web", "cli")]
@@ -259,4 +337,6 @@ def test_web_api_and_cli_store_the_same_result(api, app, login, make_user, invok
         assert {(d.title, d.file_type, d.page_count, d.status) for d in docs} == {
             ("专业课专任教师一览表", "text", 1, "indexed")
         }
-        assert s.scalars(select(Document.id).where(Document.deleted.is_(False), Document.code == "2.5.2-1")).all() == [results["cli"]["id"]]
+        assert s.scalars(
+            select(Document.id).where(Document.deleted.is_(False), Document.code == "2.5.2-1")
+        ).all() == [results["cli"]["id"]]

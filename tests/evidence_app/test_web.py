@@ -62,7 +62,11 @@ def world(app, runtime, make_framework, make_user, tmp_path: Path):
     path.write_text("迅达电梯订单班学生名单\n共 42 人", encoding="utf-8")
     with runtime.session() as s:
         result = ingest_paths(
-            s, runtime, [path], framework_id=report["framework_id"], user=s.get(User, users["staff"].id)
+            s,
+            runtime,
+            [path],
+            framework_id=report["framework_id"],
+            user=s.get(User, users["staff"].id),
         )
         doc_id = result.documents[0]["id"]
         link_id = s.get(Document, doc_id).links[0].id
@@ -118,7 +122,11 @@ def test_role_matrix(world, login, runtime, role: str) -> None:
         else:
             response = client.post(url, data={})
         if role in allowed:
-            assert response.status_code < 500 and response.status_code != 403, (method, url, response.status_code)
+            assert response.status_code < 500 and response.status_code != 403, (
+                method,
+                url,
+                response.status_code,
+            )
         else:
             assert response.status_code == 403, (method, url, response.status_code)
             assert "您没有权限" in response.get_data(as_text=True)
@@ -130,7 +138,9 @@ def test_role_matrix(world, login, runtime, role: str) -> None:
 
 def _count_denied(runtime) -> int:  # noqa: ANN001
     with runtime.session() as s:
-        return s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "access.denied"))
+        return s.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "access.denied")
+        )
 
 
 def test_anonymous_is_sent_to_login(client, world) -> None:
@@ -148,7 +158,9 @@ def test_login_failure_is_audited_and_throttled(client, world, runtime) -> None:
     assert blocked.status_code == 429
     assert "登录失败次数过多" in blocked.get_data(as_text=True)
     with runtime.session() as s:
-        failures = s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "login.failed"))
+        failures = s.scalar(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "login.failed")
+        )
     assert failures == 10
 
 
@@ -167,7 +179,9 @@ def test_security_headers_and_cookie_flags(world, app) -> None:
     assert "<script>" not in page and "onclick=" not in page and 'style="' not in page
 
 
-def test_csrf_required_on_forms(tmp_path: Path, database_url: str, framework_fixtures: Path) -> None:
+def test_csrf_required_on_forms(
+    tmp_path: Path, database_url: str, framework_fixtures: Path
+) -> None:
     from config import TestConfig
     from evidence_app import create_app, get_runtime
     from evidence_app.services.users import create_user
@@ -184,14 +198,20 @@ def test_csrf_required_on_forms(tmp_path: Path, database_url: str, framework_fix
     assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    ok = client.post("/login", data={"username": "admin", "password": "correct-horse-9", "csrf_token": token})
+    ok = client.post(
+        "/login", data={"username": "admin", "password": "correct-horse-9", "csrf_token": token}
+    )
     assert ok.status_code == 302
-    no_token = client.post("/admin/users", data={"username": "x1", "password": "abcdefgh1", "role": "staff"})
+    no_token = client.post(
+        "/admin/users", data={"username": "x1", "password": "abcdefgh1", "role": "staff"}
+    )
     assert no_token.status_code == 400
     runtime.close()
 
 
-def test_upload_page_links_by_code_and_reports_unmatched_and_rejected(world, login, runtime) -> None:
+def test_upload_page_links_by_code_and_reports_unmatched_and_rejected(
+    world, login, runtime
+) -> None:
     client = login(world["users"]["staff"])
     response = client.post(
         "/upload",
@@ -211,14 +231,28 @@ def test_upload_page_links_by_code_and_reports_unmatched_and_rejected(world, log
     assert report["accepted"] == 3
     assert report["rejected"] == [{"name": "2.5.2-2 空文件.txt", "reason": "文件为空（0 字节）"}]
     docs = {d["name"]: d for d in report["documents"]}
-    assert (docs["2.5.2-1 专业课专任教师一览表.txt"]["entry"], docs["2.5.2-1 专业课专任教师一览表.txt"]["indicator"]) == ("2.5.2-1", "2.5.2")
-    assert docs["没有编号的文件.txt"]["entry"] is None and docs["没有编号的文件.txt"]["indicator"] is None
+    assert (
+        docs["2.5.2-1 专业课专任教师一览表.txt"]["entry"],
+        docs["2.5.2-1 专业课专任教师一览表.txt"]["indicator"],
+    ) == ("2.5.2-1", "2.5.2")
+    assert (
+        docs["没有编号的文件.txt"]["entry"] is None
+        and docs["没有编号的文件.txt"]["indicator"] is None
+    )
     assert docs["9.9.9-1 不存在的条目.txt"]["entry"] is None
     # assign the unmatched one by hand
     doc_id = docs["没有编号的文件.txt"]["id"]
-    linked = client.post(f"/documents/{doc_id}/links", data={"code": "2.5.2-2"}, headers={"Accept": "application/json"})
+    linked = client.post(
+        f"/documents/{doc_id}/links",
+        data={"code": "2.5.2-2"},
+        headers={"Accept": "application/json"},
+    )
     assert linked.get_json() == {"document_id": doc_id, "linked": "2.5.2-2"}
-    bad = client.post(f"/documents/{doc_id}/links", data={"code": "7.7.7-7"}, headers={"Accept": "application/json"})
+    bad = client.post(
+        f"/documents/{doc_id}/links",
+        data={"code": "7.7.7-7"},
+        headers={"Accept": "application/json"},
+    )
     assert bad.status_code == 400 and "没有编号为 7.7.7-7" in bad.get_json()["error"]
     # processed inline (immediate queue): searchable with a highlighted snippet
     found = client.get("/search?q=双师型").get_data(as_text=True)
@@ -230,11 +264,19 @@ def test_stored_xss_is_escaped(world, login, runtime) -> None:
     evil = "<script>alert(1)</script>"
     response = client.post(
         "/upload",
-        data={"framework_id": str(world["fw"]), "files": [text_file(f"{evil}.txt", f"正文 {evil} 订单班")]},
+        data={
+            "framework_id": str(world["fw"]),
+            "files": [text_file(f"{evil}.txt", f"正文 {evil} 订单班")],
+        },
         content_type="multipart/form-data",
     )
     doc_id = response.get_json()["documents"][0]["id"]
-    for url in (f"/documents/{doc_id}", "/search?q=订单班", f"/documents/{doc_id}/view?page=1&q={evil}", "/admin/audit"):
+    for url in (
+        f"/documents/{doc_id}",
+        "/search?q=订单班",
+        f"/documents/{doc_id}/view?page=1&q={evil}",
+        "/admin/audit",
+    ):
         page = client.get(url).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in page, url
         assert "&lt;script&gt;" in page, url
@@ -262,7 +304,9 @@ def test_request_over_limit_is_413_with_message(tmp_path: Path, database_url: st
     from evidence_app.services.users import create_user
     from storage import upgrade_database
 
-    app = create_app(TestConfig(tmp_path / "i", DATABASE_URL=database_url, MAX_CONTENT_LENGTH=1024 * 1024))
+    app = create_app(
+        TestConfig(tmp_path / "i", DATABASE_URL=database_url, MAX_CONTENT_LENGTH=1024 * 1024)
+    )
     runtime = get_runtime(app)
     upgrade_database(runtime.engine)
     with runtime.session() as s:
