@@ -19,6 +19,10 @@ from indexer._types import (
 )
 
 # -- extraction exports --
+# isort: split
+from indexer._extract import FILE_TYPES, detect_file_type, extract_pages
+from indexer._ocr import ocr_image
+from indexer._pdf import extract_pdf_tables
 
 # -- search exports --
 # isort: split
@@ -47,6 +51,11 @@ __all__ = [
     "Snippet",
     "UnsupportedFormatError",
     # -- extraction names --
+    "FILE_TYPES",
+    "detect_file_type",
+    "extract_pages",
+    "extract_pdf_tables",
+    "ocr_image",
     # -- search names --
     "ParsedQuery",
     "QueryTerm",

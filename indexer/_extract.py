@@ -1,0 +1,199 @@
+"""File type detection and the one entry point that turns any supported file into pages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from indexer._office import (
+    OLE2_MAGIC,
+    _ole_has_stream,
+    extract_doc_pages,
+    extract_docx_pages,
+    extract_xls_pages,
+    extract_xlsx_pages,
+)
+from indexer._pdf import extract_pdf_pages
+from indexer._text import _plausible, clean_text, detect_encoding, extract_text_pages
+from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
+
+log = logging.getLogger(__name__)
+
+#: The values ``detect_file_type`` returns.
+FILE_TYPES = ("pdf", "docx", "xlsx", "xls", "doc", "text", "image", "zip", "unknown")
+
+_EXTENSIONS = {
+    "pdf": "pdf",
+    "docx": "docx",
+    "xlsx": "xlsx",
+    "xlsm": "xlsx",
+    "xls": "xls",
+    "et": "xls",  # WPS spreadsheets are BIFF8 inside
+    "doc": "doc",
+    "wps": "doc",  # WPS writer files are Word 97 inside
+    "zip": "zip",
+    **dict.fromkeys(
+        ["txt", "text", "csv", "tsv", "md", "markdown", "xml", "html", "htm", "json", "log"]
+        + ["ini", "yaml", "yml", "rst", "tex", "srt"],
+        "text",
+    ),
+    **dict.fromkeys(
+        ["png", "jpg", "jpeg", "jpe", "jfif", "tif", "tiff", "bmp", "gif", "webp"], "image"
+    ),
+}
+
+_IMAGE_MAGIC = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",  # JPEG
+    b"II*\x00",  # TIFF little-endian
+    b"MM\x00*",  # TIFF big-endian
+    b"GIF87a",
+    b"GIF89a",
+)
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+_SNIFF_BYTES = 8192
+
+
+def detect_file_type(path: str | os.PathLike[str], name: str | None = None) -> str:
+    """One of FILE_TYPES, from the content's magic bytes first and the extension second.
+
+    ``name`` is the original file name when ``path`` is a blob named by its hash.
+    """
+    path = Path(path)
+    ext = Path(name or path.name).suffix.lower().lstrip(".")
+    by_ext = _EXTENSIONS.get(ext)
+    with open(path, "rb") as f:
+        head = f.read(_SNIFF_BYTES)
+    if not head:
+        return by_ext or "unknown"
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head.startswith(_ZIP_MAGIC):
+        return _zip_type(path, by_ext)
+    if head.startswith(OLE2_MAGIC):
+        return _ole_type(path, by_ext)
+    if head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return "image"
+    if head.startswith(b"BM") and by_ext in (None, "image"):  # BMP: 2 magic bytes, be careful
+        return "image"
+    if head.startswith(b"{\\rtf"):
+        return "unknown"  # RTF: no extractor reads its CJK escapes
+    if _looks_like_text(head):
+        # also .xls/.doc "exports" that are really HTML or CSV, common from web systems
+        return "text"
+    return by_ext or "unknown"
+
+
+def _zip_type(path: Path, by_ext: str | None) -> str:
+    """docx / xlsx by the package's main part, else what the name says, else zip."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        names = set()
+    if "word/document.xml" in names:
+        return "docx"
+    if "xl/workbook.xml" in names:
+        return "xlsx"
+    return by_ext if by_ext in ("docx", "xlsx") else "zip"
+
+
+def _ole_type(path: Path, by_ext: str | None) -> str:
+    """doc / xls from the OLE2 streams; an encrypted DOCX/XLSX keeps its extension's type."""
+    if by_ext in ("docx", "xlsx") and _ole_has_stream(path, "EncryptedPackage"):
+        return by_ext
+    word = _ole_has_stream(path, "WordDocument")
+    book = _ole_has_stream(path, "Workbook") or _ole_has_stream(path, "Book")
+    if word and book:  # one embeds the other: trust the extension
+        return by_ext if by_ext in ("doc", "xls") else "doc"
+    if word:
+        return "doc"
+    if book:
+        return "xls"
+    return by_ext if by_ext in ("doc", "xls", "docx", "xlsx") else "unknown"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes read as text in one of the encodings we detect."""
+    try:
+        encoding = detect_encoding(head, complete=False)
+    except LookupError:
+        return False
+    if not encoding.startswith(("utf-16", "utf-32")) and b"\x00" in head:
+        return False
+    text = head.decode(encoding, errors="replace")
+    return _plausible(text) >= 0.9
+
+
+def extract_pages(
+    path: str | os.PathLike[str],
+    file_type: str | None = None,
+    *,
+    ocr: bool = True,
+    ocr_dpi: int = 150,
+    max_ocr_pages: int = 200,
+) -> Iterator[Page]:
+    """The pages of a file, one at a time, 1-based; OCR for scans and images when ``ocr``.
+
+    Raises EncryptedError, ExtractionError (corrupt, truncated, empty) or
+    UnsupportedFormatError while iterating.
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ExtractionError("empty file (0 bytes)")
+    file_type = file_type or detect_file_type(path)
+    if file_type == "pdf":
+        yield from extract_pdf_pages(path, ocr=ocr, ocr_dpi=ocr_dpi, max_ocr_pages=max_ocr_pages)
+    elif file_type == "docx":
+        yield from extract_docx_pages(path)
+    elif file_type == "xlsx":
+        yield from extract_xlsx_pages(path)
+    elif file_type == "xls":
+        yield from extract_xls_pages(path)
+    elif file_type == "doc":
+        yield from extract_doc_pages(path)
+    elif file_type == "text":
+        yield from extract_text_pages(path)
+    elif file_type == "image":
+        if not ocr:
+            raise UnsupportedFormatError("images can only be read with OCR, which is turned off")
+        yield from extract_image_pages(path, max_ocr_pages=max_ocr_pages)
+    elif file_type == "zip":
+        raise UnsupportedFormatError("ZIP archives are not documents: unpack them to upload")
+    else:
+        with open(path, "rb") as f:
+            ole = f.read(8) == OLE2_MAGIC
+        if ole and _ole_has_stream(path, "EncryptedPackage"):
+            raise EncryptedError("password-protected Office file")
+        raise UnsupportedFormatError(f"unsupported file type {file_type!r}")
+
+
+def extract_image_pages(
+    path: str | os.PathLike[str], *, max_ocr_pages: int = 200
+) -> Iterator[Page]:
+    """OCR every frame of an image file (multi-page TIFF: one page per frame)."""
+    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+    from indexer._ocr import DEFAULT_SETTINGS, ocr_image
+
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+        raise ExtractionError(f"corrupt image: {e}") from e
+    with image:
+        if image.format == "JPEG":
+            # decode big photos at a reduced scale: OCR scales them down anyway
+            side = DEFAULT_SETTINGS.max_side
+            image.draft("RGB", (side, side))
+        for index, frame in enumerate(ImageSequence.Iterator(image)):
+            if index >= max_ocr_pages:
+                log.info("%s: OCR limit of %d frames reached", path, max_ocr_pages)
+                break
+            try:
+                rgb = ImageOps.exif_transpose(frame).convert("RGB")
+            except (OSError, ValueError, SyntaxError) as e:
+                raise ExtractionError(f"corrupt image: frame {index + 1}: {e}") from e
+            yield Page(index + 1, clean_text(ocr_image(rgb)), "ocr")
