@@ -550,7 +550,12 @@ def shingle_hashes(text: str, k: int = SHINGLE) -> np.ndarray:
     h = np.zeros(n, dtype=np.uint64)
     for j in range(k):  # polynomial rolling hash, wrapping mod 2**64
         h = h * _BASE + cps[j : j + n]
-    return np.unique(_mix(h))
+    h = _mix(h)
+    h.sort()
+    keep = np.empty(len(h), dtype=bool)
+    keep[0] = True
+    np.not_equal(h[1:], h[:-1], out=keep[1:])
+    return h[keep]
 
 
 def minhash_signature(hashes: np.ndarray) -> np.ndarray:
@@ -560,7 +565,8 @@ def minhash_signature(hashes: np.ndarray) -> np.ndarray:
     values = hashes & _VALUE_MASK
     sig = np.full(NUM_BINS, _EMPTY, dtype=np.uint64)
     # hashes are sorted, and the bin is their top bits: the first of each bin is its least
-    present, first = np.unique(bins, return_index=True)
+    first = np.flatnonzero(np.diff(bins, prepend=-1))
+    present = bins[first]
     sig[present] = values[first]
     if len(present) < NUM_BINS:
         filled = sig != _EMPTY
@@ -573,19 +579,37 @@ def minhash_signature(hashes: np.ndarray) -> np.ndarray:
 
 
 def lsh_candidates(signatures: dict[int, np.ndarray]) -> set[tuple[int, int]]:
-    """Pairs of documents agreeing on all rows of at least one band."""
+    """Pairs of documents agreeing on all rows of at least one band.
+
+    Each band's rows are hashed to one 64-bit key per document (vectorised); documents with
+    equal keys are found by sorting. A key collision only adds a candidate, which the exact
+    comparison then drops."""
     pairs: set[tuple[int, int]] = set()
-    ids = sorted(signatures)
+    if len(signatures) < 2:
+        return pairs
+    ids = np.array(sorted(signatures), dtype=np.int64)
+    matrix = np.stack([signatures[int(i)] for i in ids])
     for band in range(BANDS):
-        buckets: dict[bytes, list[int]] = defaultdict(list)
-        lo, hi = band * ROWS, (band + 1) * ROWS
-        for doc_id in ids:
-            buckets[signatures[doc_id][lo:hi].tobytes()].append(doc_id)
-        for members in buckets.values():
-            if len(members) > 1:
+        key = np.zeros(len(ids), dtype=np.uint64)
+        for row in range(band * ROWS, (band + 1) * ROWS):
+            key = _mix(key ^ matrix[:, row])
+        order = np.argsort(key, kind="stable")
+        ordered = key[order]
+        same = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if not len(same):
+            continue
+        # runs of equal keys: every pair inside a run is a candidate
+        start = None
+        for pos in range(len(ordered)):
+            in_run = pos < len(ordered) - 1 and ordered[pos] == ordered[pos + 1]
+            if start is None and in_run:
+                start = pos
+            elif start is not None and not in_run:
+                members = sorted(int(ids[order[i]]) for i in range(start, pos + 1))
                 for i, a in enumerate(members):
                     for b in members[i + 1 :]:
                         pairs.add((a, b))
+                start = None
     return pairs
 
 
