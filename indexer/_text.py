@@ -15,6 +15,7 @@ PAGE_CHARS = 3000
 #: Bytes read to decide the encoding (the rest is decoded as it streams in).
 SAMPLE_BYTES = 1 << 20
 _CHUNK = 1 << 20
+MAX_LINE_CHARS = 1 << 20  # a longer line is cut, so one line cannot fill the memory
 
 # Characters that carry no text: C0/C1 controls other than tab and newline, DEL, the
 # replacement character, private-use code points (unmapped glyphs) and non-characters.
@@ -45,10 +46,10 @@ def is_cjk(char: str) -> bool:
 _LATIN1_OK = frozenset("\u00a0§©®°±²³µ·¹×÷")
 
 
-def _is_junk(ch: str, o: int) -> bool:
-    if o < 0x20 or 0x7F <= o <= 0x9F or o == 0xFFFD or 0xE000 <= o <= 0xF8FF:
-        return True
-    return 0xA0 <= o <= 0xFF and ch not in _LATIN1_OK
+_LATIN1_JUNK = "".join(chr(o) for o in range(0xA0, 0x100) if chr(o) not in _LATIN1_OK)
+_JUNK_CHAR = re.compile(f"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff{_LATIN1_JUNK}]")
+_WORD_CHAR = re.compile(r"[^\W_]")  # letters and digits of any script, Han included
+_VISIBLE = re.compile(r"\S")
 
 
 def text_quality(text: str) -> tuple[int, float]:
@@ -56,18 +57,15 @@ def text_quality(text: str) -> tuple[int, float]:
 
     Meaningful = letters and digits of any script, Han included. Junk = control characters,
     private-use and replacement characters, and Latin-1 letters (mojibake of CJK bytes).
+    Regular expressions rather than a loop: this runs on every PDF page.
     """
-    meaningful = junk = visible = 0
-    for ch in text:
-        if ch.isspace():
-            continue
-        visible += 1
-        o = ord(ch)
-        if _is_junk(ch, o):
-            junk += 1
-        elif ch.isalnum():
-            meaningful += 1
-    return meaningful, (junk / visible if visible else 0.0)
+    visible = len(_VISIBLE.findall(text))
+    if not visible:
+        return 0, 0.0
+    junk = _JUNK_CHAR.findall(text)
+    junk_letters = sum(1 for ch in junk if ch.isalnum())
+    meaningful = len(_WORD_CHAR.findall(text)) - junk_letters
+    return meaningful, len(junk) / visible
 
 
 def split_pages(lines: Iterable[str], page_chars: int = PAGE_CHARS) -> Iterator[str]:
@@ -206,10 +204,10 @@ def _decoded_lines(path: Path) -> Iterator[str]:
         if _is_binary(sample, encoding):
             raise ExtractionError("not a text file: it contains binary data")
         decoder = codecs.getincrementaldecoder(encoding)("replace")
-        chunk, pending, at_start = sample + more, "", True
+        chunk, pending, held_cr, at_start = sample + more, "", False, True
         while True:
             final = not chunk
-            text = pending + decoder.decode(chunk, final=final)
+            text = pending + ("\r" if held_cr else "") + decoder.decode(chunk, final=final)
             if at_start:
                 text, at_start = text.removeprefix("\ufeff"), False
             # a "\r" at the end may be the first half of a "\r\n" split across chunks
@@ -220,9 +218,9 @@ def _decoded_lines(path: Path) -> Iterator[str]:
             if final:
                 yield from lines if lines[-1] else lines[:-1]
                 return
-            pending = lines.pop() + ("\r" if held_cr else "")
+            pending = lines.pop()  # the unfinished last line
             yield from lines
-            if len(pending) > _CHUNK:  # no line break for a megabyte: cut the line
+            if len(pending) > MAX_LINE_CHARS:  # no line break for a megabyte: cut the line
                 yield pending
                 pending = ""
             chunk = f.read(_CHUNK)
