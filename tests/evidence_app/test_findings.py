@@ -258,3 +258,84 @@ def test_near_duplicate_detection_is_fast_for_2000_documents(
     assert len(dups) == 1
     assert elapsed < 10, elapsed
     print(f"findings for 2,000 documents: {elapsed * 1000:.0f} ms")
+
+
+def test_findings_on_files_through_the_real_ingestion(
+    session,
+    runtime,
+    framework_id,
+    tmp_path,  # noqa: ANN001
+) -> None:
+    """Text files, a DOCX, a corrupt PDF and a blank file stored, extracted and indexed by
+    ``ingest_paths``: the findings name exactly the reused, broken and mis-named ones."""
+    from docx import Document as WordDocument
+
+    from evidence_app.services.ingest import ingest_paths
+    from storage import Document, DocumentPage
+
+    folder = tmp_path / "材料"
+    folder.mkdir()
+    near = es.random_text("ingest-near", 400)
+    same = es.random_text("ingest-same", 300)
+    files = {
+        "2.6.1-1 创业率统计.txt": near.encode(),
+        "2.6.2-1 毕业生满意度调查.txt": (near[:150] + "改" + near[151:]).encode(),
+        "2.6.3-1 雇主满意度.txt": same.encode(),
+        "2.6.4-1 教师满意度.txt": same.encode(),
+        "2.4.1-1 工位统计.pdf": b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog",
+        "2.5.3-1 企业经历.txt": b"   \n\n  \n",
+        "9.9.9-1 不存在的材料.txt": es.random_text("ingest-unmatched").encode(),
+        "2.4.2-1 实践学时.txt": es.random_text("ingest-other").encode("gb18030"),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    word = WordDocument()
+    word.add_paragraph("人才培养工作标志性成果：" + es.random_text("ingest-docx", 200))
+    word.save(folder / "2.7.1-1 标志性成果.docx")
+    report = ingest_paths(session, runtime, [folder], framework_id=framework_id, user=None)
+    session.commit()
+    assert report.accepted == 9 and not report.rejected
+    ids = {d["name"]: d["id"] for d in report.documents}
+    status = {d["name"]: d["status"] for d in report.documents}
+    assert status == {
+        "2.4.1-1 工位统计.pdf": "failed",
+        "2.4.2-1 实践学时.txt": "indexed",
+        "2.5.3-1 企业经历.txt": "empty",
+        "2.6.1-1 创业率统计.txt": "indexed",
+        "2.6.2-1 毕业生满意度调查.txt": "indexed",
+        "2.6.3-1 雇主满意度.txt": "indexed",
+        "2.6.4-1 教师满意度.txt": "indexed",
+        "2.7.1-1 标志性成果.docx": "indexed",
+        "9.9.9-1 不存在的材料.txt": "indexed",
+    }
+    # a scan: its text came from OCR (marked here, OCR itself is tested in tests/indexer)
+    docx_id = ids["2.7.1-1 标志性成果.docx"]
+    for page in session.query(DocumentPage).filter_by(document_id=docx_id):
+        page.source = "ocr"
+    session.commit()
+
+    kinds = ("duplicate_document", "unreadable_document", "unmatched_document", "ocr_only")
+    found = [
+        (f.kind, f.codes, f.documents)
+        for f in compute_findings(session, framework_id, today=es.TODAY)
+        if f.kind in kinds
+    ]
+    assert found == [
+        (
+            "duplicate_document",
+            ["2.6.1-1", "2.6.2-1"],
+            sorted([ids["2.6.1-1 创业率统计.txt"], ids["2.6.2-1 毕业生满意度调查.txt"]]),
+        ),
+        (
+            "duplicate_document",
+            ["2.6.3-1", "2.6.4-1"],
+            sorted([ids["2.6.3-1 雇主满意度.txt"], ids["2.6.4-1 教师满意度.txt"]]),
+        ),
+        ("unreadable_document", ["2.4.1-1"], [ids["2.4.1-1 工位统计.pdf"]]),
+        ("unreadable_document", ["2.5.3-1"], [ids["2.5.3-1 企业经历.txt"]]),
+        ("unmatched_document", ["9.9.9-1"], [ids["9.9.9-1 不存在的材料.txt"]]),
+        ("ocr_only", ["2.7.1-1"], [docx_id]),
+    ]
+    dup = next(f for f in compute_findings(session, framework_id) if f.kind == "duplicate_document")
+    assert "相似度 0.98" in dup.detail  # 391 of 401 shingles shared
+    assert session.get(Document, ids["2.4.2-1 实践学时.txt"]).status == "indexed"
