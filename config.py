@@ -50,6 +50,13 @@ class Config:
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.HUEY_IMMEDIATE = env.get("HUEY_IMMEDIATE", "0") in ("1", "true", "yes")
         self.LOG_LEVEL = env.get("LOG_LEVEL") or "INFO"
+        # cookies: HttpOnly and SameSite always; Secure when served over HTTPS
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = env.get("SESSION_COOKIE_SECURE", "0") in ("1", "true", "yes")
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.TESTING = False
         for key, value in overrides.items():
             setattr(self, key, value)

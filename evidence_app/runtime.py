@@ -7,6 +7,7 @@ from here, never from ``current_app.config``.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,8 @@ class NotInitializedError(RuntimeError):
 class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
+        if config.DATABASE_URL.startswith("sqlite:///"):
+            Path(config.DATABASE_URL[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_db_engine(config.DATABASE_URL)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.blobs = BlobStore(config.BLOB_DIR)

@@ -81,6 +81,7 @@ def test_every_endpoint_for_every_role(api, role: str) -> None:
         if method == "DELETE":
             continue
         response = call(api, role, method, path, **request_body(api, method, path))
+        response.close()
         if role in allowed:
             assert response.status_code in (200, 201), (
                 role,

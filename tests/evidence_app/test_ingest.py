@@ -229,10 +229,10 @@ def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: P
     before = [search(invoke, q) for q in ("订单班", "学徒制 试点", "2.3.4-1", "电梯")]
     assert invoke("reindex").exit_code == 0
     after = [search(invoke, q) for q in ("订单班", "学徒制 试点", "2.3.4-1", "电梯")]
+
     def strip(rs):
-        return [
-            [(h["document_id"], h["pages"], h["snippets"]) for h in r["hits"]] for r in rs
-        ]  # noqa: E731
+        return [[(h["document_id"], h["pages"], h["snippets"]) for h in r["hits"]] for r in rs]  # noqa: E731
+
     assert strip(before) == strip(after)
     verified = invoke("verify", "--json")
     assert verified.exit_code == 0, verified.output

@@ -121,6 +121,7 @@ def test_role_matrix(world, login, runtime, role: str) -> None:
             response = client.get(url)
         else:
             response = client.post(url, data={})
+        response.close()
         if role in allowed:
             assert response.status_code < 500 and response.status_code != 403, (
                 method,
@@ -261,25 +262,30 @@ def test_upload_page_links_by_code_and_reports_unmatched_and_rejected(
 
 def test_stored_xss_is_escaped(world, login, runtime) -> None:
     client = login(world["users"]["admin"])
-    evil = "<script>alert(1)</script>"
+    evil_name = "<img src=x onerror=alert(1)>"  # a file name cannot hold "/", so no </script>
+    evil_text = "<script>alert(1)</script>"
     response = client.post(
         "/upload",
         data={
             "framework_id": str(world["fw"]),
-            "files": [text_file(f"{evil}.txt", f"正文 {evil} 订单班")],
+            "files": [text_file(f"{evil_name}.txt", f"正文 {evil_text} 订单班")],
         },
         content_type="multipart/form-data",
     )
     doc_id = response.get_json()["documents"][0]["id"]
-    for url in (
-        f"/documents/{doc_id}",
-        "/search?q=订单班",
-        f"/documents/{doc_id}/view?page=1&q={evil}",
-        "/admin/audit",
-    ):
+    comment = client.post(f"/documents/{doc_id}/links", data={"code": evil_text})
+    assert comment.status_code == 302
+    pages = {
+        f"/documents/{doc_id}": ("&lt;img src=x", "&lt;script&gt;"),
+        "/search?q=订单班": ("&lt;img src=x", "&lt;script&gt;"),
+        f"/documents/{doc_id}/view?page=1&q={evil_text}": ("&lt;img src=x", "&lt;script&gt;"),
+        "/admin/audit": ("&lt;img src=x",),
+    }
+    for url, escaped in pages.items():
         page = client.get(url).get_data(as_text=True)
-        assert "<script>alert(1)</script>" not in page, url
-        assert "&lt;script&gt;" in page, url
+        assert evil_text not in page and evil_name not in page, url
+        for fragment in escaped:
+            assert fragment in page, (url, fragment)
 
 
 def test_new_version_keeps_old_downloadable(world, login) -> None:
@@ -296,6 +302,8 @@ def test_new_version_keeps_old_downloadable(world, login) -> None:
     assert v1.data.decode() == "迅达电梯订单班学生名单\n共 42 人"
     assert v2.data.decode() == "第二版 订单班 45 人"
     assert "attachment" in v2.headers["Content-Disposition"]
+    v1.close()
+    v2.close()
 
 
 def test_request_over_limit_is_413_with_message(tmp_path: Path, database_url: str) -> None:
