@@ -1,17 +1,19 @@
 """The search backend interface, the index layout shared by the backends, and ``open_index``.
 
-Layout (every backend): per document one DOCUMENT record and one PAGE record per page.
+Layout (every backend): ONE record per document, page-aware.
 
-- The document record carries the filter fields (codes, framework, file type, status,
-  year), the title (a field of its own, for a boost) and ``body``: the title followed by
-  every page, positions continuing with a gap of ``PAGE_GAP`` between pages so a phrase
-  never spans two pages. Ranking (BM25), the AND of the query, ``total``, filters and
-  pagination all run on document records: one record per document, so counting documents
-  is the engine's own count.
-- A page record carries doc_id, page number, the page's tokens (``content``) and its
-  stored text. After the documents of one result page are known, one more query over
-  their page records (any query word, BM25) gives the matching pages, best first, and the
-  texts to cut snippets from. The title is not repeated on pages.
+- ``title``: the title's tokens (a separate field, for a boost).
+- ``body``: the title, then each page, as separate values of one field: positions continue
+  across values with one empty position between them, so a phrase never spans two pages.
+  Ranking (BM25), the AND of the query, ``total``, filters and pagination all run on these
+  records: one per document, so counting documents is the engine's own count, and an AND
+  is satisfied by words on different pages (a document matches, not a page).
+- the filter fields (codes, framework, file type, status, year), and
+- ``pages``: the stored text of each page with its number.
+
+The pages of a hit are found afterwards in the stored page texts of the hits (only those of
+the result page being shown), with the query's own tokens: see ``PageScorer``. Pages are
+listed best first (the most query words, rare words counting more), ties by page number.
 
 A backend implements the storage primitives below; ``search`` is shared.
 """
@@ -27,8 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from indexer._query import ParsedQuery, parse_query
-from indexer._snippets import Highlighter
-from indexer._tokenize import Token, iter_tokens
+from indexer._snippets import PageMatcher, PageText
+from indexer._tokenize import RawToken, normalize_text, raw_tokens
 from indexer._types import (
     Hit,
     IndexDoc,
@@ -39,8 +41,6 @@ from indexer._types import (
     Snippet,
 )
 
-#: Positions left empty between the title and each page in the body field.
-PAGE_GAP = 100
 #: Pages per hit that get a snippet.
 SNIPPET_PAGES = 3
 #: Documents written per commit; the writer lock is released between batches.
@@ -52,37 +52,27 @@ T = TypeVar("T")
 
 
 @dataclass(slots=True)
-class PreparedPage:
-    number: int
-    text: str
-    tokens: list[Token]
-
-
-@dataclass(slots=True)
 class PreparedDoc:
-    """An IndexDoc tokenized once for all its records."""
+    """An IndexDoc tokenized once: title tokens, and per page its stored form and tokens.
+
+    Page token positions start at 0 on every page; backends lay the pages out in ``body``.
+    Pages without text are left out.
+    """
 
     doc: IndexDoc
-    title_tokens: list[Token]
-    body_tokens: list[Token]
-    pages: list[PreparedPage]
+    title: list[RawToken]
+    pages: list[tuple[PageText, list[RawToken]]]
 
 
 def prepare(doc: IndexDoc) -> PreparedDoc:
-    """Tokenize a document: title, body (title + pages with gaps) and each page."""
-    title_tokens = list(iter_tokens(doc.title))
-    body = list(title_tokens)
-    pos = (title_tokens[-1].position + 1 if title_tokens else 0) + PAGE_GAP
+    """Normalise and tokenize a document's title and pages."""
     pages = []
     for page in doc.pages:
-        if not page.text.strip():
-            continue
-        tokens = list(iter_tokens(page.text))
-        pages.append(PreparedPage(page.number, page.text, tokens))
-        if tokens:
-            body.extend(t._replace(position=t.position + pos) for t in tokens)
-            pos += tokens[-1].position + 1 + PAGE_GAP
-    return PreparedDoc(doc, title_tokens, body, pages)
+        if page.text.strip():
+            norm = normalize_text(page.text)
+            stored = PageText.from_text(page.number, page.text, norm)
+            pages.append((stored, raw_tokens(norm, normalized=True)))
+    return PreparedDoc(doc, raw_tokens(doc.title), pages)
 
 
 def prepare_batches(
@@ -117,16 +107,6 @@ def retry_locked(
                 raise IndexLockedError(f"index writer busy for more than {timeout:g} s") from e
             time.sleep(min(left, delay * (0.5 + random.random())))
             delay = min(delay * 2, 0.5)
-
-
-@dataclass(slots=True)
-class PageMatch:
-    """A matching page of a hit; ``ref`` is the backend's handle to load its text."""
-
-    doc_id: int
-    page: int
-    score: float
-    ref: Any
 
 
 class SearchBackend(ABC):
@@ -186,39 +166,22 @@ class SearchBackend(ABC):
         return SearchResult(total, hits, _ms(started), terms, fallback=fallback)
 
     def _hits(
-        self, parsed: ParsedQuery, docs: Sequence[tuple[int, float]], snippets: bool
+        self, parsed: ParsedQuery, docs: Sequence[tuple[int, float, Any]], snippets: bool
     ) -> list[Hit]:
         if not docs:
             return []
-        ids = [doc_id for doc_id, _ in docs]
-        by_doc: dict[int, list[PageMatch]] = {i: [] for i in ids}
-        for m in self._match_pages(parsed, ids):
-            by_doc[m.doc_id].append(m)
-        for matches in by_doc.values():
-            matches.sort(key=lambda m: (-m.score, m.page))
-        texts: dict[tuple[int, int], str] = {}
-        if snippets:
-            wanted = [m for i in ids for m in by_doc[i][:SNIPPET_PAGES]]
-            missing = [i for i in ids if not by_doc[i]]
-            if missing:  # matched by title or code only: show the start of the first page
-                wanted += self._first_pages(missing)
-            loaded = self._load_texts([m.ref for m in wanted]) if wanted else []
-            texts = {(m.doc_id, m.page): t for m, t in zip(wanted, loaded, strict=True)}
-        highlighter = Highlighter.for_query(parsed)
+        stored = self._load_pages([ref for _, _, ref in docs])
+        matcher = PageMatcher.for_query(parsed, self._idf)
         hits = []
-        for doc_id, score in docs:
-            matches = by_doc[doc_id]
+        for (doc_id, score, _), pages in zip(docs, stored, strict=True):
+            ranked = matcher.rank(pages)
             out: list[Snippet] = []
-            if snippets:
-                shown = matches[:SNIPPET_PAGES] if matches else []
-                keys = [(doc_id, m.page) for m in shown]
-                if not shown:
-                    keys = [k for k in texts if k[0] == doc_id]
-                for key in keys:
-                    text = texts.get(key, "")
-                    if text.strip():
-                        out.append(Snippet(key[1], highlighter.snippet(text)))
-            hits.append(Hit(doc_id, float(score), [m.page for m in matches], out))
+            if snippets and pages:
+                by_number = {p.number: p for p in pages}
+                # matched by title or code only: show the start of the first page
+                for number in ranked[:SNIPPET_PAGES] or [pages[0].number]:
+                    out.append(Snippet(number, matcher.snippet(by_number[number])))
+            hits.append(Hit(doc_id, float(score), ranked, out))
         return hits
 
     # -- what a backend provides for ``search`` --
@@ -226,20 +189,19 @@ class SearchBackend(ABC):
     @abstractmethod
     def _match_documents(
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
-    ) -> tuple[int, list[tuple[int, float]]]:
-        """(number of matching documents, [(doc_id, score)] for ``offset:offset+limit``)."""
+    ) -> tuple[int, list[tuple[int, float, Any]]]:
+        """(number of matching documents, [(doc_id, score, ref)] of ``offset:offset+limit``).
+
+        ``ref`` is the backend's handle for ``_load_pages``.
+        """
 
     @abstractmethod
-    def _match_pages(self, parsed: ParsedQuery, doc_ids: list[int]) -> list[PageMatch]:
-        """Pages of ``doc_ids`` containing any word, phrase or code of the query."""
+    def _load_pages(self, refs: list[Any]) -> list[list[PageText]]:
+        """The stored pages of each document, in the order of ``refs``."""
 
     @abstractmethod
-    def _first_pages(self, doc_ids: list[int]) -> list[PageMatch]:
-        """The lowest-numbered page record of each of ``doc_ids`` that has one."""
-
-    @abstractmethod
-    def _load_texts(self, refs: list[Any]) -> list[str]:
-        """The stored texts of pages, in the order of ``refs``."""
+    def _idf(self, token: str) -> float:
+        """Inverse document frequency of a token in ``body`` (weights words on pages)."""
 
 
 def _ms(started: float) -> float:

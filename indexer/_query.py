@@ -69,12 +69,18 @@ class QueryTerm:
 
 @dataclass(slots=True)
 class ParsedQuery:
-    """The clauses of a query; every clause must match (or, in the fallback, any)."""
+    """The clauses of a query; every clause must match (or, in the fallback, any).
+
+    ``nearby``: the tokens of each unquoted chunk (text without spaces) that has several,
+    such as 迅达电梯订单班 or 2035年; not required, but documents where they stand together
+    rank higher, and snippets mark them together rather than every lone 年.
+    """
 
     text: str
     terms: list[QueryTerm] = field(default_factory=list)
     phrases: list[tuple[str, ...]] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
+    nearby: list[tuple[str, ...]] = field(default_factory=list)
 
     @property
     def clause_count(self) -> int:
@@ -84,10 +90,20 @@ class ParsedQuery:
         return self.clause_count == 0
 
     def highlight_terms(self) -> list[str]:
-        """Strings to mark in snippets: words, codes and phrases (as token tuples joined)."""
-        out = [t.text for t in self.terms] + list(self.codes)
-        out += [" ".join(p) for p in self.phrases]
-        return out
+        """What a viewer should mark: words, codes, and phrases as their tokens joined."""
+        in_chunks = {t for chunk in self.nearby for t in chunk}
+        out = [_join(p) for p in self.phrases + self.nearby]
+        out += [t.text for t in self.terms if t.text not in in_chunks]
+        out += [c for c in self.codes if c not in in_chunks]
+        return list(dict.fromkeys(out))
+
+
+def _join(tokens: tuple[str, ...]) -> str:
+    """Tokens joined as they are written: no space between Han tokens."""
+    out = tokens[0]
+    for prev, token in zip(tokens, tokens[1:], strict=False):
+        out += token if is_han(prev[-1]) or is_han(token[0]) else " " + token
+    return out
 
 
 def parse_query(text: str) -> ParsedQuery:
@@ -108,8 +124,11 @@ def parse_query(text: str) -> ParsedQuery:
     rest.append(norm[last:])
 
     words: list[str] = []
-    for chunk in rest:
-        words.extend(t.text for t in tokenize(chunk, search=False))
+    for chunk in " ".join(rest).split():
+        tokens = tuple(t.text for t in tokenize(chunk, search=False))
+        words.extend(tokens)
+        if len(tokens) > 1 and tokens not in parsed.nearby:
+            parsed.nearby.append(tokens)
     content = [w for w in words if not is_code(w)]
     if any(w not in STOP_WORDS for w in content) or parsed.phrases:
         content = [w for w in content if w not in STOP_WORDS]

@@ -1,16 +1,25 @@
-"""Snippets: the best window of a page's text around the query's matches, as safe HTML.
+"""Pages of a hit: which pages match and how well, and their snippets as safe HTML.
 
-The page text is HTML-escaped first and the matches are wrapped in ``<mark>`` afterwards,
-so nothing from a document can inject markup. Matching runs on the normalised text (same
-length as the original, see ``normalize_text``), with the query's tokens: a Han word also
-matches across a line wrap (产教\\n融合), a code or Latin word only as a whole token.
+Page texts are stored NORMALISED (``normalize_text``: same length as the original) with the
+few changed character runs kept aside (``PageText.changes``), so a search never normalises
+text: matching and counting run on the stored text, and only the characters of a snippet
+window are turned back into the original.
+
+Matching uses the query's tokens: a Han word also matches across a line wrap (产教\\n融合),
+a code or a Latin word only as a whole token. Every pattern starts with a literal character
+so the regex engine can skip ahead quickly.
+
+Snippets: the text is HTML-escaped first and the matches are wrapped in ``<mark>``
+afterwards, so nothing from a document can inject markup.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from indexer._query import ParsedQuery
 from indexer._tokenize import _HAN, is_code, normalize_text
@@ -19,70 +28,163 @@ from indexer._tokenize import _HAN, is_code, normalize_text
 SNIPPET_CHARS = 140
 #: Characters of context kept before the first match of the window.
 LEAD_CHARS = 24
-_MAX_MATCHES = 400
+_MAX_MATCHES = 200
 
-_WRAP = r"(?:[ \t\r\f\v]*\n[ \t\r\f\v\n]*)?"  # a line wrap inside a Han word
+_WRAP = r"(?:[ \t\r\f\v\u3000]*\n[ \t\r\f\v\u3000\n]*)?"  # a line wrap inside a Han word
 _GAP = r"[\W_]{0,12}?"  # punctuation/space between the tokens of a phrase
 _SPACE = re.compile(r"[\s\x00-\x08\x0b\x0c\x0e-\x1f\x7f]+")
 _HAN_RE = re.compile(f"[{_HAN}]")
 
 
-def _token_pattern(token: str) -> str:
+@dataclass(slots=True)
+class PageText:
+    """A page as stored: number, normalised text, and (offset, original) of changed runs."""
+
+    number: int
+    norm: str
+    changes: list[tuple[int, str]] = field(default_factory=list)
+
+    @classmethod
+    def from_text(cls, number: int, text: str, norm: str | None = None) -> PageText:
+        """Normalise ``text`` (unless ``norm`` is given) and record what changed."""
+        if norm is None:
+            norm = normalize_text(text)
+        changes: list[tuple[int, str]] = []
+        if norm != text:
+            start = -1
+            for i, (a, b) in enumerate(zip(text, norm, strict=True)):
+                if a != b:
+                    if start < 0:
+                        start = i
+                elif start >= 0:
+                    changes.append((start, text[start:i]))
+                    start = -1
+            if start >= 0:
+                changes.append((start, text[start:]))
+        return cls(number, norm, changes)
+
+    def original(self, start: int = 0, end: int | None = None) -> str:
+        """The original text of ``[start, end)``."""
+        end = len(self.norm) if end is None else end
+        text = self.norm[start:end]
+        touched = [(o, run) for o, run in self.changes if o < end and o + len(run) > start]
+        if not touched:
+            return text
+        chars = list(text)
+        for offset, run in touched:
+            for i, c in enumerate(run, offset):
+                if start <= i < end:
+                    chars[i - start] = c
+        return "".join(chars)
+
+    def to_json(self) -> list[object]:
+        return [self.number, self.norm, [list(c) for c in self.changes]]
+
+    @classmethod
+    def from_json(cls, value: list) -> PageText:  # type: ignore[type-arg]
+        number, norm, changes = value
+        return cls(number, norm, [(o, run) for o, run in changes])
+
+
+def token_pattern(token: str) -> str:
+    """Pattern of one query token in normalised text; it starts with a literal character."""
+    first, rest = re.escape(token[0]), token[1:]
     if is_code(token):
-        return r"(?<![0-9a-z.])" + re.escape(token) + r"(?![0-9a-z]|\.\d|-\d)"
-    if _HAN_RE.fullmatch(token[0]) and all(_HAN_RE.fullmatch(c) for c in token):
+        # (?<![0-9a-z.]x) after the first character x: not glued to a digit, letter or dot
+        return f"{first}(?<![0-9a-z.]{first}){re.escape(rest)}(?![0-9a-z]|\\.\\d|-\\d)"
+    if all(_HAN_RE.match(c) for c in token):
         return _WRAP.join(re.escape(c) for c in token)
-    pattern = re.escape(token)
+    pattern = first
     if token[0].isalnum():
-        pattern = r"(?<![0-9a-z])" + pattern
+        pattern += f"(?<![0-9a-z]{first})"
+    pattern += re.escape(rest)
     if token[-1].isalnum():
-        pattern += r"(?![0-9a-z])"
+        pattern += "(?![0-9a-z])"
     return pattern
 
 
 @dataclass(frozen=True, slots=True)
-class Highlighter:
-    """A compiled matcher for one query; ``snippet(text)`` gives the HTML of one page."""
+class _Clause:
+    pattern: re.Pattern[str]
+    literal: str | None  # Han word: counted with str.count on the unwrapped text
+    weight: float
+    mark: bool  # marked in snippets (a lone 年 of 2035年 is not: the pair is)
 
-    pattern: re.Pattern[str] | None
-    groups: int
+
+@dataclass(frozen=True, slots=True)
+class PageMatcher:
+    """The query's clauses as patterns: ranks the pages of a hit and cuts snippets."""
+
+    clauses: tuple[_Clause, ...]
 
     @classmethod
-    def for_query(cls, parsed: ParsedQuery) -> Highlighter:
-        """Build the matcher of a parsed query (words, phrases and codes)."""
-        alternatives: list[str] = []
-        for phrase in sorted(parsed.phrases, key=len, reverse=True):
-            alternatives.append(_GAP.join(_token_pattern(t) for t in phrase))
-        words = [t.text for t in parsed.terms] + list(parsed.codes)
-        for word in sorted(words, key=len, reverse=True):
-            alternatives.append(_token_pattern(word))
-        if not alternatives:
-            return cls(None, 0)
-        joined = "|".join(f"({a})" for a in alternatives)
-        return cls(re.compile(joined), len(alternatives))
+    def for_query(cls, parsed: ParsedQuery, idf: Callable[[str], float]) -> PageMatcher:
+        """Patterns of the words, codes and phrases of ``parsed``; ``idf`` weighs a token."""
+        in_chunks = {t for chunk in parsed.nearby for t in chunk}
+        clauses = []
+        for token in [t.text for t in parsed.terms] + list(parsed.codes):
+            han = all(_HAN_RE.match(c) for c in token)
+            pattern = re.compile(token_pattern(token))
+            mark = len(token) > 1 or token not in in_chunks
+            clauses.append(_Clause(pattern, token if han else None, idf(token), mark))
+        for phrase in parsed.phrases + parsed.nearby:
+            pattern = re.compile(_GAP.join(token_pattern(t) for t in phrase))
+            clauses.append(_Clause(pattern, None, max(idf(t) for t in phrase), True))
+        return cls(tuple(clauses))
 
-    def matches(self, text: str) -> list[tuple[int, int, int]]:
-        """(start, end, alternative) of each match in ``text``, in order."""
-        if self.pattern is None:
-            return []
-        out = []
-        for m in self.pattern.finditer(normalize_text(text)):
-            if m.end() > m.start():
-                out.append((m.start(), m.end(), m.lastindex or 0))
-                if len(out) >= _MAX_MATCHES:
+    def rank(self, pages: Iterable[PageText]) -> list[int]:
+        """Numbers of the pages where the query matches, best first, ties by page number.
+
+        A page scores the sum over the clauses found on it of idf x (1 + ln count).
+        """
+        scored = []
+        for page in pages:
+            norm = page.norm
+            flat = None
+            score = 0.0
+            for clause in self.clauses:
+                if clause.literal is not None:
+                    if flat is None:
+                        flat = norm.replace("\r", "").replace("\n", "") if "\n" in norm else norm
+                    n = flat.count(clause.literal)
+                else:
+                    n = sum(1 for _ in clause.pattern.finditer(norm))
+                if n:
+                    score += clause.weight * (1.0 + math.log(n))
+            if score > 0:
+                scored.append((-score, page.number))
+        scored.sort()
+        return [number for _, number in scored]
+
+    def matches(self, norm: str) -> list[tuple[int, int, int]]:
+        """(start, end, clause) of the matches in normalised text, in order, no overlaps."""
+        found = []
+        for k, clause in enumerate(self.clauses):
+            if not clause.mark:
+                continue
+            for n, m in enumerate(clause.pattern.finditer(norm)):
+                if n >= _MAX_MATCHES:
                     break
+                found.append((m.start(), -m.end(), k))
+        found.sort()
+        out = []
+        last = 0
+        for start, neg_end, k in found:
+            if start >= last:
+                out.append((start, -neg_end, k))
+                last = -neg_end
         return out
 
-    def snippet(self, text: str, size: int = SNIPPET_CHARS) -> str:
-        """HTML of the best window of ``text``: escaped, matches in <mark>, "…" where cut."""
-        found = self.matches(text)
-        start, end = _best_window(found, len(text), size)
+    def snippet(self, page: PageText, size: int = SNIPPET_CHARS) -> str:
+        """HTML of the best window of a page: escaped, matches in <mark>, "…" where cut."""
+        found = self.matches(page.norm)
+        start, end = _best_window(found, len(page.norm), size)
         inside = [(s, e) for s, e, _ in found if s >= start and e <= end]
-        return _render(text, start, end, inside)
+        return _render(page, start, end, inside)
 
 
 def _best_window(found: list[tuple[int, int, int]], length: int, size: int) -> tuple[int, int]:
-    """The window of ``size`` characters with the most distinct alternatives, then matches."""
+    """The window of ``size`` characters with the most distinct clauses, then matches."""
     if not found:
         return 0, min(length, size)
     best = (-1, -1, 0)
@@ -103,30 +205,28 @@ def _best_window(found: list[tuple[int, int, int]], length: int, size: int) -> t
     return start, end
 
 
-def _clean(text: str, full: str, start: int) -> str:
-    """Collapse whitespace of ``text`` (= ``full[start:...]``); drop wraps inside Han words."""
-
-    def repl(m: re.Match[str]) -> str:
-        a, b = start + m.start(), start + m.end()
-        before = full[a - 1] if a > 0 else ""
-        after = full[b] if b < len(full) else ""
-        if "\n" in m.group() and _HAN_RE.match(before) and _HAN_RE.match(after):
-            return ""
-        return " "
-
-    return _SPACE.sub(repl, text)
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use placeholders for <mark> and </mark>
+_MARKERS = re.compile("[\ue000\ue001]")
+_HAN_WRAP = re.compile(
+    rf"(?<=[{_HAN}{_OPEN}{_CLOSE}])[ \t\r\f\v\u3000]*\n\s*(?=[{_HAN}{_OPEN}{_CLOSE}])"
+)
 
 
-def _render(text: str, start: int, end: int, marks: list[tuple[int, int]]) -> str:
-    parts = ["…"] if start > 0 else []
-    pos = start
+def _render(page: PageText, start: int, end: int, marks: list[tuple[int, int]]) -> str:
+    """Original text of the window, whitespace collapsed (wraps inside Han text dropped),
+    HTML-escaped, then the marks inserted."""
+    text = page.original(start, end) if page.changes else page.norm[start:end]
+    if _OPEN in text or _CLOSE in text:
+        text = _MARKERS.sub("\ufffd", text)  # same length: the offsets stay valid
+    parts = []
+    pos = 0
     for s, e in marks:
-        if s < pos:
-            continue
-        parts.append(html.escape(_clean(text[pos:s], text, pos), quote=False))
-        parts.append("<mark>" + html.escape(_clean(text[s:e], text, s), quote=False) + "</mark>")
-        pos = e
-    parts.append(html.escape(_clean(text[pos:end], text, pos), quote=False))
-    if end < len(text):
-        parts.append("…")
-    return "".join(parts).strip()
+        parts += [text[pos : s - start], _OPEN, text[s - start : e - start], _CLOSE]
+        pos = e - start
+    parts.append(text[pos:])
+    out = "".join(parts)
+    if "\n" in out:
+        out = _HAN_WRAP.sub("", out)
+    out = html.escape(_SPACE.sub(" ", out), quote=False).strip()
+    out = out.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    return ("…" if start > 0 else "") + out + ("…" if end < len(page.norm) else "")

@@ -9,6 +9,8 @@ query parser). Page text is kept in a stored bytes field for the snippets.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,37 +21,31 @@ import tantivy
 
 from indexer._backend import (
     LOCK_TIMEOUT,
-    PageMatch,
     PreparedDoc,
     SearchBackend,
     prepare_batches,
     retry_locked,
 )
 from indexer._query import ParsedQuery, QueryTerm
-from indexer._tokenize import Token
+from indexer._snippets import PageText
 from indexer._types import IndexDoc, IndexerError, SearchQuery
 
 TITLE_BOOST = 3.0
 CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
-KIND_DOC = 0
-KIND_PAGE = 1
-_TEXT_FIELDS = ("title", "body", "content")
+_TEXT_FIELDS = ("title", "body")
 _KEYWORD_FIELDS = ("code", "entry_codes", "indicator_codes", "file_type", "status")
-_MAX_PAGES = 100_000
 
 Occur = tantivy.Occur
 Query = tantivy.Query
 
 
 def make_schema() -> tantivy.Schema:
-    """Fields of document records (kind 0) and page records (kind 1)."""
+    """One record per document (see ``indexer._backend``)."""
     sb = tantivy.SchemaBuilder()
     sb.add_unsigned_field("doc_id", stored=True, indexed=True, fast=True)
-    sb.add_unsigned_field("kind", indexed=True, fast=True)
-    sb.add_unsigned_field("page", stored=True, fast=True)
     for name in _TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
-    sb.add_bytes_field("text", stored=True)
+    sb.add_bytes_field("pages", stored=True)  # JSON of PageText.to_json() per page
     for name in _KEYWORD_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
     sb.add_unsigned_field("framework_id", indexed=True)
@@ -124,7 +120,7 @@ class TantivyBackend(SearchBackend):
             records = [rec for prepared in batch for rec in _records(prepared)]
             with self._writer(len(batch)) as writer:
                 for prepared in batch:
-                    writer.delete_documents_by_term("doc_id", prepared.doc.doc_id)
+                    writer.delete_documents_by_query(self._of([prepared.doc.doc_id]))
                 for record in records:
                     writer.add_document(record)
 
@@ -133,8 +129,7 @@ class TantivyBackend(SearchBackend):
         if not ids:
             return
         with self._writer() as writer:
-            for doc_id in ids:
-                writer.delete_documents_by_term("doc_id", doc_id)
+            writer.delete_documents_by_query(self._of(ids))
 
     def clear(self) -> None:
         with self._writer() as writer:
@@ -150,20 +145,17 @@ class TantivyBackend(SearchBackend):
             self._reload()
         return self._index.searcher()
 
-    def _kind(self, kind: int) -> tantivy.Query:
-        return Query.term_query(self.schema, "kind", kind)
-
     def doc_ids(self) -> set[int]:
         searcher = self._searcher()
         n = searcher.num_docs
         if not n:
             return set()
-        result = searcher.search(self._kind(KIND_DOC), limit=n)
+        result = searcher.search(Query.all_query(), limit=n)
         addrs = [addr for _, addr in result.hits]
         return {int(v) for v in searcher.fast_field_values("doc_id", addrs)}
 
     def count(self) -> int:
-        return self._searcher().search(self._kind(KIND_DOC), limit=1, count=True).count
+        return self._searcher().num_docs
 
     def close(self) -> None:
         self._closed = True
@@ -177,9 +169,12 @@ class TantivyBackend(SearchBackend):
             q = Query.boolean_query([(Occur.Should, q), (Occur.Should, phrase)])
         return q
 
+    def _of(self, doc_ids: list[int]) -> tantivy.Query:
+        return Query.term_set_query(self.schema, "doc_id", doc_ids)
+
     def _filters(self, query: SearchQuery) -> list[tantivy.Query]:
         s = self.schema
-        out = [self._kind(KIND_DOC)]
+        out = []
         if query.framework_id is not None:
             out.append(Query.term_query(s, "framework_id", query.framework_id))
         if query.indicator:
@@ -189,12 +184,12 @@ class TantivyBackend(SearchBackend):
         if query.status:
             out.append(Query.term_query(s, "status", query.status))
         if query.doc_ids is not None:
-            out.append(Query.term_set_query(s, "doc_id", sorted(query.doc_ids)))
+            out.append(self._of(sorted(query.doc_ids)))
         return [Query.const_score_query(q, 0.0) for q in out]
 
     def _match_documents(
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
-    ) -> tuple[int, list[tuple[int, float]]]:
+    ) -> tuple[int, list[tuple[int, float, Any]]]:
         s = self.schema
         clauses = [self._word("body", t) for t in parsed.terms]
         clauses += [Query.phrase_query(s, "body", list(p)) for p in parsed.phrases]
@@ -204,10 +199,8 @@ class TantivyBackend(SearchBackend):
                 for f, score in CODE_SCORES.items()
             ]
             clauses.append(Query.boolean_query(alternatives))
-        if conjunctive:
-            main = Query.boolean_query([(Occur.Must, c) for c in clauses])
-        else:
-            main = Query.boolean_query([(Occur.Should, c) for c in clauses])
+        occur = Occur.Must if conjunctive else Occur.Should
+        main = Query.boolean_query([(occur, c) for c in clauses])
         subqueries = [(Occur.Must, main)] + [(Occur.Must, f) for f in self._filters(query)]
         for t in parsed.terms:
             title = Query.term_query(s, "title", t.text)
@@ -215,79 +208,49 @@ class TantivyBackend(SearchBackend):
         for p in parsed.phrases:
             title = Query.phrase_query(s, "title", list(p))
             subqueries.append((Occur.Should, Query.boost_query(title, TITLE_BOOST)))
+        for p in parsed.nearby:
+            subqueries.append((Occur.Should, Query.phrase_query(s, "body", list(p))))
         searcher = self._searcher()
         result = searcher.search(
             Query.boolean_query(subqueries), limit=max(1, limit), offset=offset, count=True
         )
         hits = result.hits[:limit]
         ids = searcher.fast_field_values("doc_id", [addr for _, addr in hits])
-        return result.count, [(int(i), score) for i, (score, _) in zip(ids, hits, strict=True)]
-
-    def _match_pages(self, parsed: ParsedQuery, doc_ids: list[int]) -> list[PageMatch]:
-        s = self.schema
-        clauses = [self._word("content", t) for t in parsed.terms]
-        clauses += [Query.phrase_query(s, "content", list(p)) for p in parsed.phrases]
-        clauses += [Query.term_query(s, "content", c) for c in parsed.codes]
-        q = Query.boolean_query(
-            [
-                (Occur.Must, Query.boolean_query([(Occur.Should, c) for c in clauses])),
-                (Occur.Must, Query.const_score_query(self._kind(KIND_PAGE), 0.0)),
-                (Occur.Must, Query.const_score_query(self._of(doc_ids), 0.0)),
-            ]
-        )
-        searcher = self._searcher()
-        hits = searcher.search(q, limit=_MAX_PAGES, count=False).hits
-        addrs = [addr for _, addr in hits]
-        ids = searcher.fast_field_values("doc_id", addrs)
-        pages = searcher.fast_field_values("page", addrs)
-        return [
-            PageMatch(int(i), int(p), score, addr)
-            for i, p, (score, addr) in zip(ids, pages, hits, strict=True)
+        return result.count, [
+            (int(i), score, addr) for i, (score, addr) in zip(ids, hits, strict=True)
         ]
 
-    def _of(self, doc_ids: list[int]) -> tantivy.Query:
-        return Query.term_set_query(self.schema, "doc_id", doc_ids)
-
-    def _first_pages(self, doc_ids: list[int]) -> list[PageMatch]:
-        q = Query.boolean_query(
-            [(Occur.Must, self._kind(KIND_PAGE)), (Occur.Must, self._of(doc_ids))]
-        )
-        searcher = self._searcher()
-        hits = searcher.search(q, limit=_MAX_PAGES, count=False).hits
-        addrs = [addr for _, addr in hits]
-        ids = searcher.fast_field_values("doc_id", addrs)
-        pages = searcher.fast_field_values("page", addrs)
-        first: dict[int, PageMatch] = {}
-        for i, p, addr in zip(ids, pages, addrs, strict=True):
-            doc_id, page = int(i), int(p)
-            if doc_id not in first or page < first[doc_id].page:
-                first[doc_id] = PageMatch(doc_id, page, 0.0, addr)
-        return list(first.values())
-
-    def _load_texts(self, refs: list[Any]) -> list[str]:
+    def _load_pages(self, refs: list[Any]) -> list[list[PageText]]:
         searcher = self._searcher()
         out = []
         for addr in refs:
-            value = searcher.doc(addr).get_first("text")
-            out.append(bytes(value).decode("utf-8") if value else "")
+            value = searcher.doc(addr).get_first("pages")
+            pages = json.loads(bytes(value)) if value else []
+            out.append([PageText.from_json(p) for p in pages])
         return out
 
-
-def _pretokenized(text: str, tokens: list[Token]) -> tantivy.PreTokenizedString:
-    make = tantivy.Token
-    return tantivy.PreTokenizedString(
-        text, [make(t.text, t.position, t.start, t.end) for t in tokens]
-    )
+    def _idf(self, token: str) -> float:
+        searcher = self._searcher()
+        n = searcher.num_docs
+        df = searcher.doc_freq("body", token)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
     doc = prepared.doc
+    make = tantivy.Token
+    Pre = tantivy.PreTokenizedString
     record = tantivy.Document()
     record.add_unsigned("doc_id", doc.doc_id)
-    record.add_unsigned("kind", KIND_DOC)
-    record.add_unsigned("page", 0)
-    record.add_pre_tokenized_text("title", _pretokenized(doc.title, prepared.title_tokens))
-    record.add_pre_tokenized_text("body", _pretokenized("", prepared.body_tokens))
+    title = Pre(doc.title, [make(*t) for t in prepared.title])
+    record.add_pre_tokenized_text("title", title)
+    if prepared.title:
+        record.add_pre_tokenized_text("body", title)
+    for page, tokens in prepared.pages:
+        if tokens:  # one value per page: tantivy leaves a position free between values
+            record.add_pre_tokenized_text("body", Pre(page.norm, [make(*t) for t in tokens]))
+    pages = [page.to_json() for page, _ in prepared.pages]
+    record.add_bytes("pages", json.dumps(pages, ensure_ascii=False).encode("utf-8"))
     if doc.code:
         record.add_text("code", doc.code)
     for code in doc.entry_codes:
@@ -302,16 +265,7 @@ def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
         record.add_text("status", doc.status)
     if doc.year is not None:
         record.add_integer("year", doc.year)
-    records = [record]
-    for page in prepared.pages:
-        rec = tantivy.Document()
-        rec.add_unsigned("doc_id", doc.doc_id)
-        rec.add_unsigned("kind", KIND_PAGE)
-        rec.add_unsigned("page", page.number)
-        rec.add_pre_tokenized_text("content", _pretokenized(page.text, page.tokens))
-        rec.add_bytes("text", page.text.encode("utf-8"))
-        records.append(rec)
-    return records
+    return [record]
 
 
 def _is_lock_error(e: Exception) -> bool:

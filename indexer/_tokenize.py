@@ -45,15 +45,21 @@ USER_WORD_FREQ = 100
 
 DOMAIN_WORDS_FILE = Path(__file__).parent / "data" / "domain_words.txt"
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_HAN = "\u3005\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _HAN_CHAR = re.compile(f"[{_HAN}]")
-_LINE_BREAK = re.compile(r"[ \t\r\f\v]*\n[ \t\r\f\v\n]*")
+#: Punctuation that may sit inside a span handed to jieba (jieba yields it as its own token).
+_CJK_PUNCT = "，。、；：？！“”‘’（）《》〈〉【】「」『』〔〕…—～·・"
+_SPACE_CHARS = " \t\r\f\v\u3000\n"
+_SKIP = frozenset(_CJK_PUNCT + _SPACE_CHARS)
+#: A span of Han text for jieba: Han characters, with CJK punctuation and spaces inside.
+_HAN_SPAN = rf"[{_HAN}](?:[{_HAN}{_CJK_PUNCT}\s]*[{_HAN}])?"
+#: A line break between two Han characters (with the spaces around it): removed.
+_WRAP = re.compile(rf"(?<=[{_HAN}])[ \t\r\f\v\u3000]*\n[ \t\r\f\v\u3000\n]*(?=[{_HAN}])")
 #: A code: digits.digits[.digits...][-n[-n...]], not glued to letters/digits/dots around it.
 CODE_PATTERN = r"(?<![0-9a-z.])\d++(?:\.\d++)++(?:-\d++)*+(?![0-9a-z])"
 CODE_RE = re.compile(CODE_PATTERN)
 _CODE_FULL = re.compile(r"\d+(?:\.\d+)+(?:-\d+)*")
 _WORD = rf"[^\W_{_HAN}]+"
-_HAN_RUN = rf"[{_HAN}]+(?:[ \t\r\f\v]*\n[ \t\r\f\v\n]*[{_HAN}]+)*"
 _MIXED_WORD = re.compile(r"[0-9a-z][0-9a-z+#&.\-]*[0-9a-z+#]")
 _MIXED_NEEDS = re.compile(r"[+#&.\-]")
 
@@ -67,30 +73,105 @@ class Token(NamedTuple):
     end: int
 
 
-class _NormTable(dict):
-    """str.translate table computing each character's normalised form on first use."""
+#: Frequent full-width punctuation left as it is: never part of a token, and skipping it
+#: keeps normalising Chinese text cheap (most pages then need no per-character work).
+_KEEP = frozenset("，（）：；！？\u3000")
 
-    def __missing__(self, code: int) -> str | int:
+
+def _norm_char(char: str) -> str:
+    """NFKC + lowercase of one character, or the character itself if that changes length."""
+    norm = unicodedata.normalize("NFKC", char.lower()).lower()
+    if len(norm) == 1:
+        return norm
+    low = char.lower()  # ㈠ -> (一), ﬁ -> fi would shift the offsets: keep the character
+    return low if len(low) == 1 else char
+
+
+#: The blocks holding every character that NFKC changes (the test checks all of Unicode).
+_NORM_BLOCKS = (
+    (0x00A0, 0x3400),
+    (0xA600, 0xAC00),
+    (0xF900, 0xFFF0),
+    (0x10700, 0x10800),
+    (0x1D400, 0x1D800),
+    (0x1EE00, 0x1EF00),
+    (0x1F100, 0x1F300),
+    (0x1FB00, 0x1FC00),
+    (0x2F800, 0x2FA20),
+)
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def changed_chars(codes: Iterable[int]) -> dict[str, str]:
+    """The characters among ``codes`` that normalising changes, with their normal form."""
+    table: dict[str, str] = {}
+    for code in codes:
+        if 0xD800 <= code < 0xE000:
+            continue
         char = chr(code)
-        norm = unicodedata.normalize("NFKC", char).lower()
-        if len(norm) != 1:
-            # NFKC would change the length (㈠ -> (一), ﬁ -> fi): keep the character so the
-            # offsets stay valid, lowercased when that keeps the length.
-            low = char.lower()
-            norm = low if len(low) == 1 else char
-        value: str | int = code if norm == char else norm
-        self[code] = value
-        return value
+        if char in _KEEP or unicodedata.is_normalized("NFKC", char.lower()):
+            continue
+        norm = _norm_char(char)
+        if norm != char:
+            table[char] = norm
+    return table
 
 
-_NORM_TABLE = _NormTable()
+def _char_class(chars: Iterable[str]) -> str:
+    codes = sorted(ord(c) for c in chars)
+    ranges: list[str] = []
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        a, b = re.escape(chr(codes[i])), re.escape(chr(codes[j]))
+        ranges.append(a if i == j else f"{a}-{b}")
+        i = j + 1
+    return f"[{''.join(ranges)}]+"
+
+
+class _Norm(NamedTuple):
+    table: dict[str, str]
+    bmp: re.Pattern[str]  # a class of BMP characters only: the regex engine uses a bitmap
+    astral: re.Pattern[str]
+
+
+_NORM: _Norm | None = None
+
+
+def _norm_tables() -> _Norm:
+    global _NORM
+    if _NORM is None:
+        table = changed_chars(c for a, b in _NORM_BLOCKS for c in range(a, b))
+        bmp = _char_class(c for c in table if ord(c) < 0x10000)
+        astral = _char_class(c for c in table if ord(c) >= 0x10000)
+        _NORM = _Norm(table, re.compile(bmp), re.compile(astral))
+    return _NORM
 
 
 def normalize_text(text: str) -> str:
-    """Return ``text`` normalised per character (NFKC, lowercase) with the same length."""
-    if text.isascii():
-        return text.lower()
-    return text.translate(_NORM_TABLE)
+    """Return ``text`` normalised per character (NFKC, lowercase) with the same length.
+
+    Characters whose normal form is longer (㈠, ﬁ) are kept, so offsets into the result are
+    offsets into ``text``; frequent full-width punctuation (，（）：；！？ and the ideographic
+    space) is kept too, since it never belongs to a token.
+    """
+    low = text.lower()
+    if len(low) != len(text):  # İ lowercases to two characters: go one by one
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    if low.isascii():
+        return low
+    norm = _norm_tables()
+    table = norm.table
+
+    def repl(m: re.Match[str]) -> str:
+        return "".join(table[c] for c in m.group())
+
+    low = norm.bmp.sub(repl, low)
+    if _ASTRAL.search(low):
+        low = norm.astral.sub(repl, low)
+    return low
 
 
 def is_code(text: str) -> bool:
@@ -174,13 +255,13 @@ def _read_word_file(path: Path) -> list[str]:
 
 
 def _build_pattern(mixed_words: Iterable[str]) -> re.Pattern[str]:
-    alternatives = [f"(?P<code>{CODE_PATTERN})"]
+    # Han runs first: most of the text, and no other alternative starts with a Han character
+    alternatives = [f"(?P<han>{_HAN_SPAN})", f"(?P<code>{CODE_PATTERN})"]
     mixed = sorted(mixed_words, key=len, reverse=True)
     if mixed:
         joined = "|".join(re.escape(w) for w in mixed)
         alternatives.append(f"(?P<mixed>(?<![0-9a-z])(?:{joined})(?![0-9a-z]))")
     alternatives.append(f"(?P<word>{_WORD})")
-    alternatives.append(f"(?P<han>{_HAN_RUN})")
     return re.compile("|".join(alternatives))
 
 
@@ -208,14 +289,14 @@ def user_words() -> dict[str, int]:
     return dict(_DICT.words)
 
 
-def han_runs(text: str) -> list[str]:
-    """The Han runs of ``text`` as the tokenizer hands them to jieba (line wraps joined)."""
-    runs = []
+def han_spans(text: str) -> list[str]:
+    """The Han spans of ``text`` as the tokenizer hands them to jieba (line wraps removed)."""
+    spans = []
     for m in _DICT.pattern.finditer(normalize_text(text)):
         if m.lastgroup == "han":
-            run = m.group()
-            runs.append(_LINE_BREAK.sub("", run) if "\n" in run else run)
-    return runs
+            span = m.group()
+            spans.append(_WRAP.sub("", span) if "\n" in span else span)
+    return spans
 
 
 def segment(text: str, *, search: bool = False) -> list[str]:
@@ -252,45 +333,67 @@ def subwords(word: str) -> list[str]:
 def tokenize(text: str, *, search: bool = True) -> list[Token]:
     """Tokenize ``text``; offsets refer to ``text`` itself, positions are token ordinals.
 
-    ``search=True`` (indexing) adds the dictionary words inside longer words at the same
-    position; ``search=False`` (queries) gives each word once.
+    ``search=True`` (indexing) adds the parts of longer words at the word's position;
+    ``search=False`` (queries) gives each word once.
     """
-    return list(iter_tokens(text, search=search))
+    return [Token._make(t) for t in raw_tokens(text, search=search)]
 
 
-def iter_tokens(text: str, *, search: bool = True, start_pos: int = 0) -> Iterable[Token]:
-    """Generate the tokens of ``tokenize``; positions start at ``start_pos``."""
-    norm = normalize_text(text)
-    seg = _DICT.jieba
+RawToken = tuple[str, int, int, int]
+
+
+def raw_tokens(
+    text: str, *, search: bool = True, start_pos: int = 0, normalized: bool = False
+) -> list[RawToken]:
+    """``tokenize`` as plain (text, position, start, end) tuples, positions from ``start_pos``.
+
+    ``normalized``: ``text`` is already the result of ``normalize_text``. The indexer's hot
+    path: a Python loop per token is the cost here, so it stays small.
+    """
+    norm = text if normalized else normalize_text(text)
+    cut = _DICT.jieba.cut
+    split = _split_word
+    skip = _SKIP
+    out: list[RawToken] = []
+    append = out.append
     pos = start_pos
     for m in _DICT.pattern.finditer(norm):
-        kind = m.lastgroup
-        if kind != "han":
-            yield Token(m.group(), pos, m.start(), m.end())
+        base, stop = m.span()
+        if m.lastgroup != "han":
+            append((norm[base:stop], pos, base, stop))
             pos += 1
             continue
-        run = m.group()
-        base = m.start()
-        if "\n" in run:
-            # joined line wrap: segment the run without the break, map offsets back
-            offsets = [i for i, c in enumerate(run) if not c.isspace()]
-            offsets.append(offsets[-1] + 1)
-            run = _LINE_BREAK.sub("", run)
-        else:
-            offsets = None
-        for word, s, e in seg.tokenize(run, "default", HMM):
-            if offsets is None:
-                yield Token(word, pos, base + s, base + e)
-            else:
-                yield Token(word, pos, base + offsets[s], base + offsets[e - 1] + 1)
-            if search and e - s > 2:
-                for sub, ss, se in _split_word(word):
-                    if offsets is None:
-                        yield Token(sub, pos, base + s + ss, base + s + se)
-                    else:
-                        a, b = offsets[s + ss], offsets[s + se - 1] + 1
-                        yield Token(sub, pos, base + a, base + b)
-            pos += 1
+        span = norm[base:stop]
+        if "\n" in span and _WRAP.search(span):
+            # line wraps inside Han text: segment without them, map offsets back
+            offsets: list[int] = []
+            last = 0
+            for w in _WRAP.finditer(span):
+                offsets.extend(range(base + last, base + w.start()))
+                last = w.end()
+            offsets.extend(range(base + last, stop))
+            s = 0
+            for word in cut(_WRAP.sub("", span), HMM):
+                e = s + len(word)
+                if word[0] not in skip:
+                    append((word, pos, offsets[s], offsets[e - 1] + 1))
+                    if search and e - s > 2:
+                        for sub, ss, se in split(word):
+                            append((sub, pos, offsets[s + ss], offsets[s + se - 1] + 1))
+                    pos += 1
+                s = e
+            continue
+        s = base
+        for word in cut(span, HMM):
+            e = s + len(word)
+            if word[0] not in skip:
+                append((word, pos, s, e))
+                if search and e - s > 2:
+                    for sub, ss, se in split(word):
+                        append((sub, pos, s + ss, s + se))
+                pos += 1
+            s = e
+    return out
 
 
 def analyzer() -> Tokenizer:

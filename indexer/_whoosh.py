@@ -9,6 +9,7 @@ snippets are cut by our own code from the stored page text.
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,20 +19,20 @@ from whoosh import index as whoosh_index
 from whoosh import query as wq
 from whoosh.analysis import Token as WhooshToken
 from whoosh.analysis import Tokenizer
-from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR, IndexWriter
 
 from indexer._backend import (
     LOCK_TIMEOUT,
-    PageMatch,
     PreparedDoc,
     SearchBackend,
     prepare_batches,
     retry_locked,
 )
 from indexer._query import ParsedQuery, QueryTerm
-from indexer._tokenize import Token, iter_tokens
+from indexer._snippets import PageText
+from indexer._tokenize import RawToken, raw_tokens
 from indexer._types import IndexDoc, IndexerError, SearchQuery
 
 TITLE_BOOST = 3.0
@@ -39,14 +40,25 @@ CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
 
 
 class Pretokenized(str):
-    """A field value whose tokens are already known (the tokenizer yields them as they are)."""
+    """A field value whose tokens are already known: (tokens, position offset) segments."""
 
-    tokens: list[Token]
+    segments: list[tuple[list[RawToken], int]]
 
-    def __new__(cls, text: str, tokens: list[Token]) -> Pretokenized:
+    def __new__(cls, text: str, segments: list[tuple[list[RawToken], int]]) -> Pretokenized:
         obj = super().__new__(cls, text)
-        obj.tokens = tokens
+        obj.segments = segments
         return obj
+
+
+def _body(prepared: PreparedDoc) -> Pretokenized:
+    """Title then pages, one empty position between them (as tantivy lays out values)."""
+    segments = []
+    offset = 0
+    for tokens in [prepared.title] + [tokens for _, tokens in prepared.pages]:
+        if tokens:
+            segments.append((tokens, offset))
+            offset += tokens[-1][1] + 2
+    return Pretokenized("", segments)
 
 
 class ChineseTokenizer(Tokenizer):
@@ -79,33 +91,32 @@ class ChineseTokenizer(Tokenizer):
                 t.endchar = start_char + len(value)
             yield t
             return
-        tokens: Iterable[Token] = getattr(value, "tokens", None) or iter_tokens(
-            value, search=mode != "query", start_pos=start_pos
-        )
-        for tok in tokens:
-            t.text = tok.text
-            t.boost = 1.0
-            t.stopped = False
-            if keeporiginal:
-                t.original = value[tok.start : tok.end]
-            if positions:
-                t.pos = tok.position
-            if chars:
-                t.startchar = start_char + tok.start
-                t.endchar = start_char + tok.end
-            yield t
+        segments = getattr(value, "segments", None)
+        if segments is None:
+            segments = [(raw_tokens(value, search=mode != "query"), start_pos)]
+        for tokens, offset in segments:
+            for text, pos, start, end in tokens:
+                t.text = text
+                t.boost = 1.0
+                t.stopped = False
+                if keeporiginal:
+                    t.original = value[start:end]
+                if positions:
+                    t.pos = pos + offset
+                if chars:
+                    t.startchar = start_char + start
+                    t.endchar = start_char + end
+                yield t
 
 
 def make_schema() -> Schema:
-    """Fields of document records (kind "d") and page records (kind "p")."""
+    """One record per document (see ``indexer._backend``)."""
     analyzer = ChineseTokenizer()
     return Schema(
         doc_id=ID(sortable=True),
-        kind=ID(),
-        page=NUMERIC(int, bits=32, sortable=True),
         title=TEXT(analyzer=analyzer, phrase=True),
         body=TEXT(analyzer=analyzer, phrase=True),
-        content=TEXT(analyzer=analyzer, phrase=True, stored=True),
+        pages=STORED(),
         code=ID(),
         entry_codes=KEYWORD(scorable=False),
         indicator_codes=KEYWORD(scorable=False),
@@ -193,31 +204,33 @@ class WhooshBackend(SearchBackend):
             with self._searchers_lock:
                 self._searchers.append(searcher)
         elif not searcher.up_to_date():
-            fresh = searcher.refresh()
-            if fresh is not searcher:
-                with self._searchers_lock:
-                    self._searchers.remove(searcher)
-                    self._searchers.append(fresh)
-                searcher = fresh
+            # not searcher.refresh(): whoosh-reloaded 2.7.5's reader(reuse=...) keeps the
+            # old reader's segments, so deleted or merged documents would come back
+            fresh = self._ix.searcher()
+            with self._searchers_lock:
+                self._searchers.remove(searcher)
+                self._searchers.append(fresh)
+            searcher.close()
+            searcher = fresh
         self._local.searcher = searcher
         return searcher
 
-    def _columns(self, searcher: Searcher) -> tuple[Any, Any]:
-        cache = getattr(self._local, "columns", None)
+    def _ids(self, searcher: Searcher) -> Any:
+        cache = getattr(self._local, "ids", None)
         if cache is None or cache[0] is not searcher:
-            reader = searcher.reader()
-            cache = (searcher, reader.column_reader("doc_id"), reader.column_reader("page"))
-            self._local.columns = cache
-        return cache[1], cache[2]
+            cache = (searcher, searcher.reader().column_reader("doc_id"))
+            self._local.ids = cache
+        return cache[1]
 
     def doc_ids(self) -> set[int]:
         searcher = self._searcher()
-        ids, _ = self._columns(searcher)
-        return {int(ids[n]) for n in searcher.docs_for_query(wq.Term("kind", "d"))}
+        if not searcher.doc_count():
+            return set()  # an empty index has no columns
+        ids = self._ids(searcher)
+        return {int(ids[n]) for n in searcher.reader().all_doc_ids()}
 
     def count(self) -> int:
-        searcher = self._searcher()
-        return sum(1 for _ in searcher.docs_for_query(wq.Term("kind", "d")))
+        return self._searcher().doc_count()
 
     def close(self) -> None:
         with self._searchers_lock:
@@ -231,7 +244,7 @@ class WhooshBackend(SearchBackend):
 
     def _match_documents(
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
-    ) -> tuple[int, list[tuple[int, float]]]:
+    ) -> tuple[int, list[tuple[int, float, Any]]]:
         clauses: list[wq.Query] = [_word("body", t) for t in parsed.terms]
         clauses += [wq.Phrase("body", list(p)) for p in parsed.phrases]
         for code in parsed.codes:
@@ -242,37 +255,29 @@ class WhooshBackend(SearchBackend):
         boosts: list[wq.Query] = [
             wq.Term("title", t.text, boost=TITLE_BOOST) for t in parsed.terms
         ] + [wq.Phrase("title", list(p), boost=TITLE_BOOST) for p in parsed.phrases]
+        boosts += [wq.Phrase("body", list(p)) for p in parsed.nearby]
         if boosts:
             main = wq.AndMaybe(main, wq.Or(boosts))
         searcher = self._searcher()
         results = searcher.search(main, filter=_filter(query), limit=max(1, offset + limit))
-        total = len(results)
-        ids, _ = self._columns(searcher)
         page = results.top_n[offset : offset + limit]
-        return total, [(int(ids[docnum]), score) for score, docnum in page]
+        if not page:
+            return len(results), []
+        ids = self._ids(searcher)
+        return len(results), [(int(ids[docnum]), score, docnum) for score, docnum in page]
 
-    def _match_pages(self, parsed: ParsedQuery, doc_ids: list[int]) -> list[PageMatch]:
-        clauses: list[wq.Query] = [_word("content", t) for t in parsed.terms]
-        clauses += [wq.Phrase("content", list(p)) for p in parsed.phrases]
-        clauses += [wq.Term("content", c) for c in parsed.codes]
+    def _load_pages(self, refs: list[Any]) -> list[list[PageText]]:
         searcher = self._searcher()
-        results = searcher.search(wq.Or(clauses), filter=_pages_of(doc_ids), limit=None)
-        ids, pages = self._columns(searcher)
-        return [PageMatch(int(ids[n]), int(pages[n]), score, n) for score, n in results.top_n or []]
+        stored = [searcher.stored_fields(ref).get("pages", []) for ref in refs]
+        return [[PageText.from_json(p) for p in pages] for pages in stored]
 
-    def _first_pages(self, doc_ids: list[int]) -> list[PageMatch]:
+    def _idf(self, token: str) -> float:
         searcher = self._searcher()
-        ids, pages = self._columns(searcher)
-        first: dict[int, PageMatch] = {}
-        for n in searcher.docs_for_query(_pages_of(doc_ids)):
-            doc_id, page = int(ids[n]), int(pages[n])
-            if doc_id not in first or page < first[doc_id].page:
-                first[doc_id] = PageMatch(doc_id, page, 0.0, n)
-        return list(first.values())
+        return _bm25_idf(searcher.doc_count(), searcher.doc_frequency("body", token))
 
-    def _load_texts(self, refs: list[Any]) -> list[str]:
-        searcher = self._searcher()
-        return [searcher.stored_fields(n).get("content", "") for n in refs]
+
+def _bm25_idf(n: int, df: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _word(field: str, term: QueryTerm) -> wq.Query:
@@ -282,8 +287,8 @@ def _word(field: str, term: QueryTerm) -> wq.Query:
     return q
 
 
-def _filter(query: SearchQuery) -> wq.Query:
-    parts: list[wq.Query] = [wq.Term("kind", "d")]
+def _filter(query: SearchQuery) -> wq.Query | None:
+    parts: list[wq.Query] = []
     if query.framework_id is not None:
         parts.append(wq.Term("framework_id", str(query.framework_id)))
     if query.indicator:
@@ -294,21 +299,16 @@ def _filter(query: SearchQuery) -> wq.Query:
         parts.append(wq.Term("status", query.status))
     if query.doc_ids is not None:
         parts.append(wq.Or([wq.Term("doc_id", str(i)) for i in sorted(query.doc_ids)]))
-    return wq.And(parts)
-
-
-def _pages_of(doc_ids: list[int]) -> wq.Query:
-    return wq.And([wq.Term("kind", "p"), wq.Or([wq.Term("doc_id", str(i)) for i in doc_ids])])
+    return wq.And(parts) if parts else None
 
 
 def _write_doc(writer: IndexWriter, prepared: PreparedDoc) -> None:
     doc = prepared.doc
     fields: dict[str, Any] = {
         "doc_id": str(doc.doc_id),
-        "kind": "d",
-        "page": 0,
-        "title": Pretokenized(doc.title, prepared.title_tokens),
-        "body": Pretokenized("", prepared.body_tokens),
+        "title": Pretokenized(doc.title, [(prepared.title, 0)]),
+        "body": _body(prepared),
+        "pages": [page.to_json() for page, _ in prepared.pages],
     }
     if doc.code:
         fields["code"] = doc.code
@@ -325,14 +325,6 @@ def _write_doc(writer: IndexWriter, prepared: PreparedDoc) -> None:
     if doc.year is not None:
         fields["year"] = doc.year
     writer.add_document(**fields)
-    for page in prepared.pages:
-        writer.add_document(
-            doc_id=str(doc.doc_id),
-            kind="p",
-            page=page.number,
-            content=Pretokenized(page.text, page.tokens),
-            _stored_content=page.text,
-        )
 
 
 def _is_lock_error(e: Exception) -> bool:
