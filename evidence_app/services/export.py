@@ -28,6 +28,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from evidence_app.runtime import Runtime
+from evidence_app.services import audit
 from evidence_app.services.coverage import (
     ENTRY_STATE_LABELS,
     STATE_LABELS,
@@ -43,7 +44,15 @@ from evidence_app.services.findings import (
     compute_findings,
 )
 from evidence_app.services.review import REVIEW_LABELS, expert_scores
-from storage import CatalogEntry, Document, DocumentLink, DocumentVersion, Indicator
+from storage import (
+    CatalogEntry,
+    Document,
+    DocumentLink,
+    DocumentVersion,
+    Framework,
+    Indicator,
+    User,
+)
 
 CHUNK = 1024 * 1024
 MAX_FOLDER_CHARS = 50
@@ -588,6 +597,7 @@ def write_package(
     out: str | Path | BinaryIO,
     *,
     plan: PackagePlan | None = None,
+    user: User | None = None,
 ) -> dict[str, Any]:
     """Write the evidence package ZIP to a path or a binary stream; returns a summary.
 
@@ -628,14 +638,16 @@ def write_package(
             manifest.append((hashlib.sha256(data).hexdigest(), name))
         text = "".join(f"{sha}  {path}\n" for sha, path in manifest)
         zf.writestr(_zipinfo(MANIFEST_NAME, None, zipfile.ZIP_DEFLATED), text.encode("utf-8"))
-    missing = sum(1 for r in plan.catalog if r.state == "缺失")
-    return {
+    summary = {
         "framework": plan.framework_name,
         "files": len(plan.files),
         "bytes": total,
-        "missing": missing,
+        "missing": sum(1 for r in plan.catalog if r.state == "缺失"),
         "catalog_rows": len(plan.catalog),
     }
+    audit.record(session, user, "framework.export", session.get(Framework, framework_id), **summary)
+    session.flush()
+    return summary
 
 
 def package_paths(plan: PackagePlan) -> Iterable[str]:

@@ -244,11 +244,6 @@ def test_review_reset_on_new_version_keeps_pending_quiet(session, runtime, frame
 
 
 def test_new_version_through_the_service(session, runtime, framework_id) -> None:  # noqa: ANN001
-    pytest.importorskip("indexer", reason="indexer")
-    try:
-        from indexer import detect_file_type  # noqa: F401
-    except ImportError:
-        pytest.skip("indexer.detect_file_type not available yet")
     from evidence_app.services.ingest import UploadRejected
     from evidence_app.services.versions import add_document_version
 
@@ -283,3 +278,14 @@ def test_new_version_through_the_service(session, runtime, framework_id) -> None
     assert (doc.status, doc.review_status) == ("pending", "pending")
     assert runtime.blobs.exists(version.blob_sha256)
     assert _actions(session)[-2:] == ["document.new_version", "document.review_reset"]
+    # with processing: the new text is extracted and indexed
+    third = add_document_version(
+        session, runtime, doc, io.BytesIO("第三版：企业订单学生明细".encode()), "v3.txt", staff
+    )
+    session.refresh(doc)
+    assert (third.number, doc.status, doc.page_count) == (3, "indexed", 1)
+    assert "第三版" in doc.pages[0].text
+    assert doc.id in runtime.index.doc_ids()
+    with pytest.raises(UploadRejected, match="已删除"):
+        doc.deleted = True
+        add_document_version(session, runtime, doc, io.BytesIO(b"x"), "v.txt", staff)
