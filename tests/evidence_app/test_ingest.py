@@ -284,12 +284,12 @@ def test_files_and_folders_with_odd_names(invoke, fw, tmp_path: Path) -> None:  
     folder.mkdir(parents=True)
     (folder / ("长" * 80 + ".txt")).write_text("长文件名", encoding="utf-8")
     (folder / "   .txt").write_text("只有空格", encoding="utf-8")
-    (folder / "<b>粗体</b>.txt").write_text("标签", encoding="utf-8")
+    (folder / "<i>粗体.txt").write_text("标签", encoding="utf-8")
     (folder / "Thumbs.db").write_bytes(b"\x00thumbs")
     report = ingest(invoke, tmp_path / "2.提质", framework=fw)
     assert report["accepted"] == 3
     assert sorted(d["name"] for d in report["documents"]) == sorted(
-        ["长" * 80 + ".txt", ".txt", "<b>粗体</b>.txt"]
+        ["长" * 80 + ".txt", ".txt", "<i>粗体.txt"]
     )
     # no file code: the deepest folder's code names the (level-2) indicator
     assert {(d["code"], d["entry"], d["indicator"]) for d in report["documents"]} == {
