@@ -543,7 +543,7 @@ def _register_command_modules() -> None:
     """Commands of other features live in their own modules and attach to ``cli``."""
     import importlib
 
-    for module in ("evidence_app.cli_coverage",):
+    for module in ("evidence_app.cli_coverage", "evidence_app.cli_kpi"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, jsonify
+import logging
+import time
+
+from flask import Flask, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+access_log = logging.getLogger("evidence_app.access")
 
 
 def db_session() -> Session:
@@ -22,8 +27,32 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _log_request(response):  # noqa: ANN001, ANN202
+    started = g.get("started")
+    if started is not None and request.endpoint != "static":
+        user = g.get("api_user") or getattr(g, "_login_user", None)
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "user": getattr(user, "username", None),
+                "remote": request.remote_addr,
+            },
+        )
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
+    app.before_request(_start_timer)
+    app.after_request(_log_request)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

@@ -10,9 +10,11 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, main, documents, upload, search, admin, api):
         app.register_blueprint(module.bp)
+    import importlib
     import importlib.util
 
-    if importlib.util.find_spec("evidence_app.views.coverage") is not None:
-        from evidence_app.views import coverage
-
-        app.register_blueprint(coverage.bp)
+    # feature blueprints that live in their own modules
+    for name in ("coverage", "review", "kpi"):
+        module_name = f"evidence_app.views.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            app.register_blueprint(importlib.import_module(module_name).bp)
