@@ -105,6 +105,8 @@ class OcrEngine:
 
         img = _to_bgr(image)
         h, w = img.shape[:2]
+        if min(h, w) < 4:  # nothing readable, and the detector's resizing would fail
+            return []
         if max(h, w) > self.settings.max_side:
             f = self.settings.max_side / max(h, w)
             img = cv2.resize(img, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
