@@ -134,8 +134,16 @@ _T, _TAB, _BR, _CR, _TXBX = f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr", f"{_W}tx
 _V_MERGE, _TC_PR = f"{_W}vMerge", f"{_W}tcPr"
 # wrappers whose children belong to the enclosing block/row/cell level
 _WRAPPERS = {_SDT, _SDT_CONTENT, f"{_W}customXml", f"{_W}smartTag"}
-# never text: deleted runs, field instructions, the fallback copy of a text box
-_SKIP = {f"{_W}delText", f"{_W}instrText", f"{_W}del", f"{_MC}Fallback", f"{_W}sdtPr"}
+# never text: deleted or moved-away runs (tracked changes), field instructions, the
+# fallback (VML) copy of a text box, content-control properties
+_SKIP = {
+    f"{_W}delText",
+    f"{_W}instrText",
+    f"{_W}del",
+    f"{_W}moveFrom",
+    f"{_MC}Fallback",
+    f"{_W}sdtPr",
+}
 
 
 def extract_docx_pages(path: Path) -> Iterator[Page]:

@@ -306,6 +306,48 @@ def test_docx_body_order_tables_merged_and_nested(tmp_path: Path):
     ]
 
 
+def test_docx_tracked_changes_fields_content_controls_and_text_boxes(tmp_path: Path):
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    w_mc = f'{nsdecls("w")} xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+    d = docx.Document()
+    p = d.add_paragraph("保留")
+    p._p.append(parse_xml(f"<w:del {nsdecls('w')}><w:r><w:delText>删除</w:delText></w:r></w:del>"))
+    p._p.append(parse_xml(f"<w:ins {nsdecls('w')}><w:r><w:t>插入</w:t></w:r></w:ins>"))
+    p._p.append(parse_xml(f"<w:moveFrom {nsdecls('w')}><w:r><w:t>移走</w:t></w:r></w:moveFrom>"))
+    field = d.add_paragraph()._p
+    for xml in (
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r>',
+        '<w:r><w:instrText xml:space="preserve"> PAGEREF _Toc1 \\h </w:instrText></w:r>',
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r>',
+        "<w:r><w:t>12</w:t></w:r>",
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r>',
+    ):
+        field.append(parse_xml(xml.replace("<w:r>", f"<w:r {nsdecls('w')}>", 1)))
+    d.element.body.insert(
+        len(d.element.body) - 1,  # before the section properties
+        parse_xml(
+            f"<w:sdt {nsdecls('w')}><w:sdtPr><w:alias w:val='标题'/></w:sdtPr><w:sdtContent>"
+            "<w:p><w:r><w:t>内容控件</w:t></w:r></w:p></w:sdtContent></w:sdt>"
+        ),
+    )
+    box = d.add_paragraph("正文")._p
+    box.append(
+        parse_xml(
+            f"<w:r {w_mc}><mc:AlternateContent><mc:Choice Requires='wps'><w:drawing>"
+            "<w:txbxContent><w:p><w:r><w:t>文本框</w:t></w:r></w:p></w:txbxContent>"
+            "</w:drawing></mc:Choice><mc:Fallback><w:pict><w:txbxContent><w:p><w:r>"
+            "<w:t>文本框</w:t></w:r></w:p></w:txbxContent></w:pict></mc:Fallback>"
+            "</mc:AlternateContent></w:r>"
+        )
+    )
+    path = tmp_path / "修订.docx"
+    d.save(str(path))
+    assert list(extract_pages(path)) == [Page(1, "保留插入\n12\n内容控件\n正文\n文本框")]
+
+
 def test_docx_that_is_a_zip_of_junk(tmp_path: Path):
     path = tmp_path / "报告.docx"
     with zipfile.ZipFile(path, "w") as z:
