@@ -149,11 +149,16 @@ def _add_term(parsed: ParsedQuery, term: QueryTerm) -> None:
 def word_parts(word: str) -> tuple[str, ...]:
     """Split a Han word of 3+ characters into dictionary words (longest first) and characters.
 
-    Returns () when the word has fewer than 3 characters or does not split.
+    Only for words added by ``add_user_words`` (text indexed before has the word's parts,
+    not the word) and words jieba's HMM made up (not in the dictionary, so cut differently
+    in running text). Dictionary words, bundled domain words included, get (): a word inside
+    a longer word is indexed as its part, and a phrase alternative costs time (Whoosh).
     """
     if len(word) < 3 or not all(is_han(c) for c in word):
         return ()
     has_word = _DICT.jieba.has_word
+    if has_word(word) and word not in _DICT.runtime_words:
+        return ()
     parts: list[str] = []
     i = 0
     n = len(word)

@@ -49,18 +49,14 @@ class PageText:
         """Normalise ``text`` (unless ``norm`` is given) and record what changed."""
         if norm is None:
             norm = normalize_text(text)
+        changed: list[int] = []
+        _differences(text, norm, 0, len(text), changed)
         changes: list[tuple[int, str]] = []
-        if norm != text:
-            start = -1
-            for i, (a, b) in enumerate(zip(text, norm, strict=True)):
-                if a != b:
-                    if start < 0:
-                        start = i
-                elif start >= 0:
-                    changes.append((start, text[start:i]))
-                    start = -1
-            if start >= 0:
-                changes.append((start, text[start:]))
+        for i in changed:  # runs of consecutive changed characters
+            if changes and changes[-1][0] + len(changes[-1][1]) == i:
+                changes[-1] = (changes[-1][0], changes[-1][1] + text[i])
+            else:
+                changes.append((i, text[i]))
         return cls(number, norm, changes)
 
     def original(self, start: int = 0, end: int | None = None) -> str:
@@ -84,6 +80,19 @@ class PageText:
     def from_json(cls, value: list) -> PageText:  # type: ignore[type-arg]
         number, norm, changes = value
         return cls(number, norm, [(o, run) for o, run in changes])
+
+
+def _differences(a: str, b: str, lo: int, hi: int, out: list[int]) -> None:
+    """Indexes in [lo, hi) where two strings of equal length differ (few, usually): halve
+    the range while the slices differ, so equal stretches cost one C comparison."""
+    if a[lo:hi] == b[lo:hi]:
+        return
+    if hi - lo <= 32:
+        out.extend(i for i in range(lo, hi) if a[i] != b[i])
+        return
+    mid = (lo + hi) // 2
+    _differences(a, b, lo, mid, out)
+    _differences(a, b, mid, hi, out)
 
 
 def token_pattern(token: str) -> str:

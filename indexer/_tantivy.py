@@ -14,6 +14,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from itertools import starmap
 from pathlib import Path
 from typing import Any
 
@@ -242,13 +243,13 @@ def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
     Pre = tantivy.PreTokenizedString
     record = tantivy.Document()
     record.add_unsigned("doc_id", doc.doc_id)
-    title = Pre(doc.title, [make(*t) for t in prepared.title])
+    title = Pre(doc.title, list(starmap(make, prepared.title)))
     record.add_pre_tokenized_text("title", title)
     if prepared.title:
         record.add_pre_tokenized_text("body", title)
     for page, tokens in prepared.pages:
         if tokens:  # one value per page: tantivy leaves a position free between values
-            record.add_pre_tokenized_text("body", Pre(page.norm, [make(*t) for t in tokens]))
+            record.add_pre_tokenized_text("body", Pre(page.norm, list(starmap(make, tokens))))
     pages = [page.to_json() for page, _ in prepared.pages]
     record.add_bytes("pages", json.dumps(pages, ensure_ascii=False).encode("utf-8"))
     if doc.code:

@@ -191,6 +191,7 @@ class _Dictionary:
         self._lock = threading.Lock()
         self._jieba: rjieba.Jieba | None = None
         self.words: dict[str, int] = {}  # Han user word -> dictionary frequency given
+        self.runtime_words: set[str] = set()  # added by add_user_words (not bundled)
         self.mixed_words: set[str] = set()
         self.version = 0
         self.pattern = _build_pattern(())
@@ -208,9 +209,9 @@ class _Dictionary:
     def add(self, words: Iterable[str]) -> int:
         seg = self.jieba
         with self._lock:
-            return self._add(seg, words)
+            return self._add(seg, words, self.runtime_words)
 
-    def _add(self, seg: rjieba.Jieba, words: Iterable[str]) -> int:
+    def _add(self, seg: rjieba.Jieba, words: Iterable[str], log: set[str] | None = None) -> int:
         added = 0
         mixed_before = len(self.mixed_words)
         for raw in words:
@@ -221,6 +222,8 @@ class _Dictionary:
                 freq = max(USER_WORD_FREQ, seg.suggest_freq(word))
                 seg.add_word(word, freq, None)
                 self.words[word] = freq
+                if log is not None:
+                    log.add(word)
             else:
                 self.mixed_words.add(word)
             added += 1
@@ -308,20 +311,21 @@ def segment(text: str, *, search: bool = False) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def _split_word(word: str) -> tuple[tuple[str, int, int], ...]:
-    """The parts of a word of 3+ characters indexed at the word's position, with offsets.
+    """The parts of a Han word of 3+ characters, indexed at the word's position, with offsets.
 
     Every 2-character part (jieba's search mode keeps only dictionary words; all bigrams
     also find HMM words such as 思政 inside 思政课: 97.7 % instead of 96.3 % of the words'
-    occurrences in the seed texts are found) and the 3-character dictionary words of words
-    of 4+ characters (jieba's search mode).
+    occurrences in the seed texts are found), then every dictionary word of 3 or more
+    characters inside the word (jieba's search mode stops at 3: 人才培养 would not be
+    found inside 人才培养方案).
     """
     n = len(word)
-    if n <= 2:
+    if n <= 2 or not _HAN_CHAR.match(word):
         return ()
     subs = [(word[i : i + 2], i, i + 2) for i in range(n - 1)]
-    if n > 3:
-        has_word = _DICT.jieba.has_word
-        subs += [(word[i : i + 3], i, i + 3) for i in range(n - 2) if has_word(word[i : i + 3])]
+    has_word = _DICT.jieba.has_word
+    for size in range(3, n):
+        subs += [(w, i, i + size) for i in range(n - size + 1) if has_word(w := word[i : i + size])]
     return tuple(subs)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from indexer import (
     SearchBackend,
     SearchQuery,
     SearchResult,
+    add_user_words,
     open_index,
     parse_query,
 )
@@ -364,10 +366,10 @@ def test_pagination(backend: SearchBackend) -> None:
 def test_parse_query() -> None:
     parsed = parse_query('订单班 学生的名单 "现代学徒制试点" 2.3.4-1 技能大赛')
     assert parsed.terms == [
-        QueryTerm("订单班", ("订单", "班")),
+        QueryTerm("订单班"),
         QueryTerm("学生"),
         QueryTerm("名单"),
-        QueryTerm("技能大赛", ("技能", "大赛")),
+        QueryTerm("技能大赛"),
     ]
     assert parsed.phrases == [("现代学徒制", "试点")]
     assert parsed.codes == ["2.3.4-1"]
@@ -382,32 +384,42 @@ def test_parse_query() -> None:
     assert parse_query("的").terms == [QueryTerm("的")]  # a stop word alone stays
 
 
+#: Words not in the dictionary, one per run of the drift test (the dictionary is global).
+_NEW_WORDS = ["海豚湾", "银杏林", "松鼠谷", "云杉岭", "蓝莓坡"]
+
+
+def test_word_added_after_indexing_is_found(backend: SearchBackend) -> None:
+    """Text indexed before add_user_words has the word's parts: the query tries them too."""
+    word = _NEW_WORDS.pop(0)
+    backend.add([IndexDoc(1, "参观记录", [Page(1, f"参观{word}剧场，{word[:2]}很多")])])
+    assert add_user_words([word]) == 1
+    assert parse_query(word).terms == [QueryTerm(word, (word[:2], word[2]))]
+    result = search(backend, word)
+    assert snippets(result) == [(1, 1, f"参观<mark>{word}</mark>剧场，{word[:2]}很多")]
+    backend.add([IndexDoc(2, "参观记录", [Page(1, f"{word}剧场")])])  # indexed with the word
+    assert sorted(ids(search(backend, word))) == [1, 2]
+
+
 # -- concurrency ----------------------------------------------------------------------
 
 
-def _write_docs(kind: str, path: str, first: int, count: int) -> None:
-    """Child process: add documents one at a time (one commit each)."""
-    with open_index(kind, path, lock_timeout=60.0) as index:
-        for doc_id in range(first, first + count):
-            index.add(
-                [IndexDoc(doc_id, f"进程写入{doc_id}", [Page(1, f"并发写入测试 第{doc_id}号")])]
-            )
-
-
-def _hold_writer(kind: str, path: str, seconds: float, ready: object) -> None:
-    """Child process: take the writer lock and keep it."""
-    with open_index(kind, path) as index, index._writer():  # type: ignore[attr-defined]
-        ready.set()  # type: ignore[attr-defined]
-        time.sleep(seconds)
+def _workers():  # noqa: ANN202 - the helper module next to this file
+    spec = importlib.util.spec_from_file_location(
+        "_workers", Path(__file__).with_name("_workers.py")
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
 
 
 def test_two_processes_write_at_once(backend_kind: str, tmp_path: Path) -> None:
     path = str(tmp_path / "shared-index")
     open_index(backend_kind, path).close()
-    ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_write_docs, args=(backend_kind, path, f, 8)) for f in (1, 101)]
-    for w in workers:
-        w.start()
+    barrier = multiprocessing.get_context("spawn").Barrier(2)
+    workers = [
+        _workers().start_worker("write_docs", backend_kind, path, first, 8, barrier)
+        for first in (1, 101)
+    ]
     for w in workers:
         w.join(120)
     assert [w.exitcode for w in workers] == [0, 0]
@@ -421,18 +433,17 @@ def test_two_processes_write_at_once(backend_kind: str, tmp_path: Path) -> None:
 def test_writer_lock_timeout(backend_kind: str, tmp_path: Path) -> None:
     path = str(tmp_path / "locked-index")
     open_index(backend_kind, path).close()
-    ctx = multiprocessing.get_context("spawn")
-    ready = ctx.Event()
-    holder = ctx.Process(target=_hold_writer, args=(backend_kind, path, 3.0, ready))
-    holder.start()
+    ready = multiprocessing.get_context("spawn").Event()
+    holder = _workers().start_worker("hold_writer", backend_kind, path, 1.5, ready)
     try:
         assert ready.wait(60)
         with open_index(backend_kind, path, lock_timeout=0.3) as index:
             started = time.monotonic()
             with pytest.raises(IndexLockedError):
                 index.add([IndexDoc(1, "被锁", [Page(1, "内容")])])
-            assert 0.3 <= time.monotonic() - started < 2.5
+            assert 0.3 <= time.monotonic() - started < 1.5
         holder.join(30)
+        assert holder.exitcode == 0
         with open_index(backend_kind, path, lock_timeout=10) as index:
             index.add([IndexDoc(1, "解锁后", [Page(1, "内容")])])  # nothing was left behind
             assert ids(index.search(SearchQuery("解锁后"))) == [1]

@@ -1,0 +1,250 @@
+"""Search latency benchmark: p50/p95 of ``backend.search()`` with snippets, per backend.
+
+Builds N documents of 2-20 KB (UTF-8) by recombining paragraphs of the seed texts, split
+into pages of about 2 KB, with evidence codes, indicator codes and filter fields; runs 50
+Chinese queries of 1-3 words against each backend (Whoosh, tantivy) and against a bare
+Whoosh index (StandardAnalyzer, QueryParser, no app code) of the same text, and prints the
+index build times. Documents and indexes are cached under bench/.cache/ (``--rebuild``).
+
+    .venv/bin/python bench/search.py              # 20,000 documents
+    .venv/bin/python bench/search.py --docs 2000  # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import random
+import re
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from indexer import IndexDoc, Page, SearchQuery, open_index  # noqa: E402
+from indexer._tokenize import segment  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache"
+SEEDS = ROOT.parent / "shared" / "seeds"
+PAGE_BYTES = 2000
+QUERIES = 50
+RUNS = 3  # timed runs of each query (after one warm-up run)
+
+
+def load_paragraphs(seed_dir: Path) -> list[str]:
+    paragraphs = []
+    for path in sorted(seed_dir.glob("*.txt")):
+        for para in re.split(r"\n\s*\n|\n(?=#)", path.read_text(encoding="utf-8")):
+            para = para.strip()
+            if len(para.encode()) >= 40:
+                paragraphs.extend(_cut(para, 1500))
+    return paragraphs
+
+
+def _cut(text: str, size: int) -> list[str]:
+    """Split long paragraphs (tables) at line ends into pieces of about ``size`` bytes."""
+    out, buf = [], ""
+    for line in text.splitlines(keepends=True):
+        if buf and len((buf + line).encode()) > size:
+            out.append(buf.strip())
+            buf = ""
+        buf += line
+    if buf.strip():
+        out.append(buf.strip())
+    return out
+
+
+def catalog_titles(seed_dir: Path) -> list[tuple[str, str]]:
+    """(code, title) of the evidence catalog entries in the self-assessment table."""
+    found = []
+    for path in sorted(seed_dir.glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        for m in re.finditer(
+            r"(\d+\.\d+\.\d+-\d+(?:-\d+)?)\s+([^\s\d][^\n\t]{3,40}?)(?=\s+\d+\.\d|\t|\n|$)", text
+        ):
+            found.append((m.group(1), m.group(2).strip()))
+    return found
+
+
+def make_docs(n: int, seed: int = 7) -> list[IndexDoc]:
+    rng = random.Random(seed)
+    paragraphs = load_paragraphs(SEEDS)
+    titles = catalog_titles(SEEDS) or [("1.1.1-1", "佐证材料")]
+    docs = []
+    for doc_id in range(1, n + 1):
+        target = rng.randint(2000, 20000)
+        parts, size = [], 0
+        while size < target:
+            para = rng.choice(paragraphs)
+            parts.append(para)
+            size += len(para.encode()) + 2
+        pages, buf = [], ""
+        for para in parts:
+            buf = f"{buf}\n\n{para}" if buf else para
+            if len(buf.encode()) >= PAGE_BYTES:
+                pages.append(buf)
+                buf = ""
+        if buf:
+            pages.append(buf)
+        code, title = rng.choice(titles)
+        indicator = code.split("-")[0]
+        levels = indicator.split(".")
+        docs.append(
+            IndexDoc(
+                doc_id=doc_id,
+                title=f"{code} {title}",
+                pages=[Page(i + 1, text) for i, text in enumerate(pages)],
+                code=code,
+                entry_codes=[code],
+                indicator_codes=[".".join(levels[: i + 1]) for i in range(len(levels))],
+                framework_id=rng.choice([1, 2]),
+                file_type=rng.choice(["pdf", "pdf", "docx", "xlsx"]),
+                year=rng.choice([2021, 2022, 2023]),
+                status=rng.choice(["indexed", "indexed", "reviewed"]),
+            )
+        )
+    return docs
+
+
+def make_queries(docs: list[IndexDoc], seed: int = 11) -> list[str]:
+    """50 queries of 1-3 Chinese words taken from the documents' own words."""
+    rng = random.Random(seed)
+    sample = "".join(p.text for d in docs[:200] for p in d.pages)
+    words = [w for w in segment(sample) if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)]
+    common = sorted(set(words))
+    queries = []
+    while len(queries) < QUERIES:
+        k = rng.choice([1, 1, 2, 2, 3])
+        queries.append(
+            " ".join(rng.choice(words if rng.random() < 0.7 else common) for _ in range(k))
+        )
+    return queries
+
+
+def cached_docs(n: int) -> list[IndexDoc]:
+    path = CACHE / f"docs-{n}.pickle"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    docs = make_docs(n)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(docs, protocol=pickle.HIGHEST_PROTOCOL))
+    return docs
+
+
+def build(kind: str, n: int, docs: list[IndexDoc], rebuild: bool) -> tuple[Path, float, bool]:
+    """Index directory, build seconds, and whether it came from the cache."""
+    path = CACHE / f"index-{kind}-{n}"
+    stamp = path / "bench-build.json"
+    if stamp.exists() and not rebuild:
+        return path, json.loads(stamp.read_text())["seconds"], True
+    shutil.rmtree(path, ignore_errors=True)
+    started = time.perf_counter()
+    if kind == "bare-whoosh":
+        build_bare_whoosh(path, docs)
+    else:
+        with open_index(kind, path) as index:
+            index.add(docs)
+    seconds = time.perf_counter() - started
+    stamp.write_text(json.dumps({"seconds": seconds}))
+    return path, seconds, False
+
+
+def build_bare_whoosh(path: Path, docs: list[IndexDoc]) -> None:
+    """Whoosh as it comes: StandardAnalyzer, one record per document, stored text."""
+    from whoosh import index
+    from whoosh.fields import ID, TEXT, Schema
+
+    path.mkdir(parents=True)
+    schema = Schema(doc_id=ID(stored=True), title=TEXT(stored=True), content=TEXT(stored=True))
+    ix = index.create_in(str(path), schema)
+    writer = ix.writer(limitmb=256)
+    for d in docs:
+        writer.add_document(
+            doc_id=str(d.doc_id), title=d.title, content="\n".join(p.text for p in d.pages)
+        )
+    writer.commit()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p95
+
+
+def time_backend(kind: str, path: Path, queries: list[str]) -> tuple[list[float], float]:
+    with open_index(kind, path) as index:
+        samples, totals = [], []
+        for q in queries:
+            index.search(SearchQuery(q))
+        for _ in range(RUNS):
+            for q in queries:
+                started = time.perf_counter()
+                result = index.search(SearchQuery(q, limit=20))
+                samples.append((time.perf_counter() - started) * 1000)
+                totals.append(result.total)
+    return samples, statistics.mean(totals)
+
+
+def time_bare_whoosh(path: Path, queries: list[str]) -> tuple[list[float], float]:
+    from whoosh import index
+    from whoosh.qparser import MultifieldParser
+
+    ix = index.open_dir(str(path))
+    parser = MultifieldParser(["title", "content"], ix.schema)
+    samples, totals = [], []
+    with ix.searcher() as searcher:
+        for q in queries:
+            searcher.search(parser.parse(q), limit=20)
+        for _ in range(RUNS):
+            for q in queries:
+                started = time.perf_counter()
+                results = searcher.search(parser.parse(q), limit=20)
+                total = len(results)
+                samples.append((time.perf_counter() - started) * 1000)
+                totals.append(total)
+    return samples, statistics.mean(totals)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=20000, help="number of documents")
+    parser.add_argument(
+        "--backends", default="tantivy,whoosh,bare-whoosh", help="comma-separated list"
+    )
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes")
+    args = parser.parse_args()
+    if not SEEDS.is_dir():
+        sys.exit(f"seed texts not found at {SEEDS}")
+
+    started = time.perf_counter()
+    docs = cached_docs(args.docs)
+    size = sum(len(p.text.encode()) for d in docs for p in d.pages)
+    pages = sum(len(d.pages) for d in docs)
+    print(
+        f"{len(docs)} documents, {pages} pages, {size / 1e6:.1f} MB of text "
+        f"({time.perf_counter() - started:.1f} s to load)"
+    )
+    queries = make_queries(docs)
+    print(f"{len(queries)} queries, e.g. {' | '.join(queries[:6])}")
+    print(f"{'backend':<12} {'build s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/q':>8}")
+    for kind in args.backends.split(","):
+        path, seconds, cached = build(kind, args.docs, docs, args.rebuild)
+        if kind == "bare-whoosh":
+            samples, mean_total = time_bare_whoosh(path, queries)
+        else:
+            samples, mean_total = time_backend(kind, path, queries)
+        p50, p95 = percentiles(samples)
+        note = " (cached)" if cached else ""
+        print(
+            f"{kind:<12} {seconds:>9.1f} {p50:>8.2f} {p95:>8.2f} {max(samples):>8.2f} "
+            f"{mean_total:>8.0f}{note}"
+        )
+
+
+if __name__ == "__main__":
+    main()
