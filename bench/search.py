@@ -13,6 +13,7 @@ index build times. Documents and indexes are cached under bench/.cache/ (``--reb
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pickle
 import random
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from indexer import IndexDoc, Page, SearchQuery, open_index  # noqa: E402
-from indexer._tokenize import segment  # noqa: E402
+from indexer._tokenize import has_word, segment  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -112,10 +113,15 @@ def make_docs(n: int, seed: int = 7) -> list[IndexDoc]:
 
 
 def make_queries(docs: list[IndexDoc], seed: int = 11) -> list[str]:
-    """50 queries of 1-3 Chinese words taken from the documents' own words."""
+    """50 queries of 1-3 Chinese dictionary words taken from the documents' own words:
+    70 % drawn by frequency (common words match most documents), 30 % from the vocabulary."""
     rng = random.Random(seed)
     sample = "".join(p.text for d in docs[:200] for p in d.pages)
-    words = [w for w in segment(sample) if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)]
+    words = [
+        w
+        for w in segment(sample)
+        if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w) and has_word(w)
+    ]
     common = sorted(set(words))
     queries = []
     while len(queries) < QUERIES:
@@ -136,9 +142,19 @@ def cached_docs(n: int) -> list[IndexDoc]:
     return docs
 
 
+def code_digest() -> str:
+    """Hash of the indexer code and dictionary: a cached index is stale when it changes."""
+    digest = hashlib.sha256()
+    names = ["_tokenize.py", "_backend.py", "_snippets.py", "_whoosh.py", "_tantivy.py"]
+    for path in [ROOT / "indexer" / n for n in names] + [ROOT / "indexer/data/domain_words.txt"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def build(kind: str, n: int, docs: list[IndexDoc], rebuild: bool) -> tuple[Path, float, bool]:
     """Index directory, build seconds, and whether it came from the cache."""
-    path = CACHE / f"index-{kind}-{n}"
+    version = "bare" if kind == "bare-whoosh" else code_digest()
+    path = CACHE / f"index-{kind}-{n}-{version}"
     stamp = path / "bench-build.json"
     if stamp.exists() and not rebuild:
         return path, json.loads(stamp.read_text())["seconds"], True

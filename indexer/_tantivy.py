@@ -93,11 +93,12 @@ class TantivyBackend(SearchBackend):
         return (st.st_mtime_ns, st.st_size)
 
     @contextlib.contextmanager
-    def _writer(self, docs: int = 0) -> Iterator[tantivy.IndexWriter]:
-        threads = max(1, self.threads if docs < 1000 else min(4, os.cpu_count() or 1))
-        heap = self.heap_mb * 1_000_000 * threads
+    def _writer(self) -> Iterator[tantivy.IndexWriter]:
+        if self._closed:
+            raise IndexerError("the index is closed")
+        heap = self.heap_mb * 1_000_000 * self.threads
         writer = retry_locked(
-            lambda: self._index.writer(heap_size=heap, num_threads=threads),
+            lambda: self._index.writer(heap_size=heap, num_threads=self.threads),
             _is_lock_error,
             self.lock_timeout,
         )
@@ -119,7 +120,7 @@ class TantivyBackend(SearchBackend):
     def add(self, docs: Iterable[IndexDoc]) -> None:
         for batch in prepare_batches(docs):
             records = [rec for prepared in batch for rec in _records(prepared)]
-            with self._writer(len(batch)) as writer:
+            with self._writer() as writer:
                 for prepared in batch:
                     writer.delete_documents_by_query(self._of([prepared.doc.doc_id]))
                 for record in records:

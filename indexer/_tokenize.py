@@ -22,6 +22,7 @@ spelled the way the index spells it. The rules, in order of precedence:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import unicodedata
@@ -185,7 +186,12 @@ def is_han(char: str) -> bool:
 
 
 class _Dictionary:
-    """The jieba segmenter with the domain and user words; one per process."""
+    """The jieba segmenter with the domain and user words; one per process.
+
+    rjieba releases the GIL while it cuts, so the segmenter is never changed in place:
+    adding words builds a new one and swaps it in (a tokenize call in another thread
+    finishes with the one it started with).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -193,46 +199,48 @@ class _Dictionary:
         self.words: dict[str, int] = {}  # Han user word -> dictionary frequency given
         self.runtime_words: set[str] = set()  # added by add_user_words (not bundled)
         self.mixed_words: set[str] = set()
-        self.version = 0
+        self.fingerprint: str | None = None
         self.pattern = _build_pattern(())
 
     @property
     def jieba(self) -> rjieba.Jieba:
-        if self._jieba is None:
+        seg = self._jieba
+        if seg is None:
             with self._lock:
                 if self._jieba is None:
-                    seg = rjieba.Jieba()
-                    self._jieba = seg
-                    self._add(seg, _read_word_file(DOMAIN_WORDS_FILE))
-        return self._jieba
+                    self._add(_read_word_file(DOMAIN_WORDS_FILE), runtime=False)
+                seg = self._jieba
+        assert seg is not None
+        return seg
 
     def add(self, words: Iterable[str]) -> int:
-        seg = self.jieba
+        self.jieba  # noqa: B018 - the bundled words come first
         with self._lock:
-            return self._add(seg, words, self.runtime_words)
+            return self._add(words, runtime=True)
 
-    def _add(self, seg: rjieba.Jieba, words: Iterable[str], log: set[str] | None = None) -> int:
-        added = 0
-        mixed_before = len(self.mixed_words)
-        for raw in words:
-            word = _user_word(raw)
-            if word is None or word in self.words or word in self.mixed_words:
-                continue
+    def _add(self, words: Iterable[str], runtime: bool) -> int:
+        known = self.words.keys() | self.mixed_words
+        new = list(dict.fromkeys(w for w in map(_user_word, words) if w and w not in known))
+        if not new and self._jieba is not None:
+            return 0
+        seg = rjieba.Jieba()
+        for word, freq in self.words.items():
+            seg.add_word(word, freq, None)
+        mixed = [w for w in new if not _HAN_CHAR.match(w)]
+        for word in new:
             if _HAN_CHAR.match(word):
                 freq = max(USER_WORD_FREQ, seg.suggest_freq(word))
                 seg.add_word(word, freq, None)
                 self.words[word] = freq
-                if log is not None:
-                    log.add(word)
-            else:
-                self.mixed_words.add(word)
-            added += 1
-        if len(self.mixed_words) != mixed_before:
+                if runtime:
+                    self.runtime_words.add(word)
+        if mixed:
+            self.mixed_words.update(mixed)
             self.pattern = _build_pattern(self.mixed_words)
-        if added:
-            self.version += 1
-            _split_word.cache_clear()
-        return added
+        self._jieba = seg
+        self.fingerprint = None
+        _split_word.cache_clear()
+        return len(new)
 
 
 def _user_word(raw: str) -> str | None:
@@ -281,9 +289,17 @@ def add_user_words(words: Iterable[str]) -> int:
     return _DICT.add(words)
 
 
-def dictionary_version() -> int:
-    """A counter that changes whenever words are added (for caches keyed on tokenizing)."""
-    return _DICT.version
+def dictionary_fingerprint() -> str:
+    """A short hash of every dictionary word added (bundled and runtime).
+
+    Tokens depend on the dictionary: store this with an index and rebuild the index when
+    it differs (documents indexed before a word was added are still found, less precisely).
+    """
+    words = _DICT.jieba and _DICT.words  # the bundled words are loaded with the segmenter
+    if _DICT.fingerprint is None:
+        text = "\n".join(sorted(words) + sorted(_DICT.mixed_words))
+        _DICT.fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return _DICT.fingerprint
 
 
 def user_words() -> dict[str, int]:
@@ -300,6 +316,11 @@ def han_spans(text: str) -> list[str]:
             span = m.group()
             spans.append(_WRAP.sub("", span) if "\n" in span else span)
     return spans
+
+
+def has_word(word: str) -> bool:
+    """Whether ``word`` is in the dictionary (jieba's, the domain words or a user word)."""
+    return _DICT.jieba.has_word(normalize_text(word))
 
 
 def segment(text: str, *, search: bool = False) -> list[str]:

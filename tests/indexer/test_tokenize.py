@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
-from indexer import add_user_words, analyzer, is_code, normalize_text, tokenize
+from indexer import (
+    add_user_words,
+    analyzer,
+    dictionary_fingerprint,
+    is_code,
+    normalize_text,
+    tokenize,
+)
 from indexer._tokenize import _norm_tables, changed_chars, han_spans, segment, subwords
 
 
@@ -178,6 +186,36 @@ def test_user_words() -> None:
     # its parts are still indexed, so text indexed now is found by 鲸鱼 and 港湾
     assert [t.text for t in tokenize("鲸鱼港湾")] == ["鲸鱼港湾", "鲸鱼", "鱼港", "港湾"]
     assert add_user_words(["鲸鱼港湾"]) == 0
+
+
+def test_dictionary_fingerprint_changes_with_words() -> None:
+    before = dictionary_fingerprint()
+    assert dictionary_fingerprint() == before
+    add_user_words(["琥珀走廊"])
+    assert dictionary_fingerprint() != before
+
+
+def test_adding_words_while_other_threads_tokenize() -> None:
+    """rjieba cuts without the GIL: adding words must not disturb a running cut."""
+    text = "迅达电梯订单班学生名单，深化产教融合。" * 2000
+    expected = len(tokenize(text))
+    counts: list[int] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            counts.extend(len(tokenize(text)) for _ in range(3))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for word in ["线程甲词", "线程乙词", "线程丙词", "线程丁词", "线程戊词"]:
+        assert add_user_words([word]) == 1
+    for t in threads:
+        t.join()
+    assert (errors, counts) == ([], [expected] * 6)
 
 
 def test_domain_words() -> None:
