@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from evidence_app import get_runtime
 from evidence_app.cli import CommandError, cli, echo_json, unit_of_work
-from evidence_app.services.coverage import STATE_LABELS
+from evidence_app.services.coverage import STATE_LABELS, compute_coverage
 from evidence_app.services.findings import KIND_LABELS, SEVERITY_LABELS
 
 
@@ -66,8 +66,6 @@ def coverage_command(
         raise CommandError("--json 与 --xlsx 只能选一个")
     with unit_of_work() as session:
         framework_id = _framework_id(session, framework_id)
-        from evidence_app.services.coverage import compute_coverage
-
         coverage = compute_coverage(session, framework_id)
         today = as_of.date() if as_of else None
         findings = compute_findings(session, framework_id, coverage=coverage, today=today)
