@@ -88,7 +88,7 @@ class TestConfig(Config):
         self.RATELIMIT_STORAGE_URI = "memory://"
 
 
-def testing_environment() -> dict[str, str | None]:
+def settings_for_tests() -> dict[str, str | None]:
     """External services the test-suite may use, read here so tests never touch os.environ."""
     return {
         "postgres_url": os.environ.get("EVIDENCE_TEST_POSTGRES_URL") or None,

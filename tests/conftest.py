@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from config import testing_environment
+from config import settings_for_tests
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = testing_environment()
+ENV = settings_for_tests()
 SHARED = Path(ENV["shared"]).resolve() if ENV["shared"] else (ROOT.parent / "shared").resolve()
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from config import testing_environment
+from config import settings_for_tests
 
-ENV = testing_environment()
+ENV = settings_for_tests()
 CHROMIUM = ENV["chromium"]
 ARTIFACTS = Path(ENV["artifacts"]).resolve() / "e2e"
 PASSWORD = "browser-pass-1"

@@ -12,6 +12,7 @@ import pytest
 
 from indexer import (
     IndexDoc,
+    IndexerError,
     IndexLockedError,
     Page,
     SearchBackend,
@@ -449,3 +450,10 @@ def test_writer_lock_timeout(backend_kind: str, tmp_path: Path) -> None:
             assert ids(index.search(SearchQuery("解锁后"))) == [1]
     finally:
         holder.join(30)
+
+
+def test_open_index_unknown_kind(tmp_path: Path) -> None:
+    with pytest.raises(IndexerError, match="unknown search backend 'elastic'"):
+        open_index("elastic", tmp_path)
+    with pytest.raises(IndexerError, match="needs an index directory"):
+        open_index("tantivy")
