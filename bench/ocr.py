@@ -33,15 +33,12 @@ TRUTH = PDF.with_suffix(".groundtruth.txt")
 # name -> settings; "rapidocr-default" is RapidOCR() called on the whole page as shipped
 VARIANTS: dict[str, OcrSettings | None] = {
     "rapidocr-default": None,
-    "cls-off/batch1/h48/det-full": dataclasses.replace(
-        DEFAULT_SETTINGS, rec_height=48, det_max_side=4000
-    ),
+    "cls-off/h48/det-full": dataclasses.replace(DEFAULT_SETTINGS, rec_height=48, det_max_side=4000),
     "h40/det-full": dataclasses.replace(DEFAULT_SETTINGS, rec_height=40, det_max_side=4000),
     "h32/det-full": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=4000),
     "h32/det-1280": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=1280),
     "h32/det-960 (default)": DEFAULT_SETTINGS,
     "h32/det-736": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=736),
-    "h32/det-960/batch6": dataclasses.replace(DEFAULT_SETTINGS, rec_batch=6),
     "h32/det-960/1-thread": dataclasses.replace(DEFAULT_SETTINGS, threads=1),
 }
 
