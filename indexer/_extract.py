@@ -148,7 +148,7 @@ def extract_pages(
     if file_type == "pdf":
         yield from extract_pdf_pages(path, ocr=ocr, ocr_dpi=ocr_dpi, max_ocr_pages=max_ocr_pages)
     elif file_type == "docx":
-        yield from extract_docx_pages(path)
+        yield from extract_docx_pages(path, ocr=ocr, max_ocr_pages=max_ocr_pages)
     elif file_type == "xlsx":
         yield from extract_xlsx_pages(path)
     elif file_type == "xls":

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from indexer._text import clean_text
+from indexer._text import clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_EMPTY_ROWS = 10_000
 #: Non-empty cells read per workbook; the rest is left out (logged).
 MAX_CELLS = 1_000_000
+#: Fewer letters/digits than this in a DOCX with pictures: the pictures are read by OCR.
+MIN_TEXT_CHARS = 20
 #: A single part of an OOXML package larger than this when unpacked is refused (zip bomb).
 MAX_PART_BYTES = 512 * 1024 * 1024
 #: Seconds a legacy .doc converter may run.
@@ -146,8 +148,14 @@ _SKIP = {
 }
 
 
-def extract_docx_pages(path: Path) -> Iterator[Page]:
-    """A DOCX as one page: paragraphs and table rows in body order."""
+def extract_docx_pages(
+    path: Path, *, ocr: bool = False, max_ocr_pages: int = 200
+) -> Iterator[Page]:
+    """A DOCX as one page: paragraphs and table rows in body order.
+
+    With ``ocr``, a document with (almost) no text but pictures (scans pasted into Word)
+    has its pictures read by OCR, in body order; the page's source is then "ocr".
+    """
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -161,7 +169,42 @@ def extract_docx_pages(path: Path) -> Iterator[Page]:
     lines: list[str] = []
     _block_lines(document.element.body, lines)
     text = clean_text("\n".join(lines))
+    if ocr and text_quality(text)[0] < MIN_TEXT_CHARS:
+        pictures = _pictures_text(document, max_ocr_pages)
+        if pictures:
+            yield Page(1, clean_text("\n".join(filter(None, [text, *pictures]))), "ocr")
+            return
     yield Page(1, text)
+
+
+_BLIP = "{http://schemas.openxmlformats.org/drawingml/2006/main}blip"
+_R_EMBED = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}embed"
+_MIN_PICTURE_SIDE = 64  # smaller pictures are icons and bullets
+
+
+def _pictures_text(document: Any, limit: int) -> list[str]:
+    """OCR text of the body's pictures in order (at most ``limit`` pictures)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from indexer._ocr import ocr_image
+
+    texts: list[str] = []
+    seen: set[str] = set()
+    parts = document.part.related_parts
+    for blip in document.element.body.iter(_BLIP):
+        rid = blip.get(_R_EMBED)
+        if not rid or rid in seen or rid not in parts or len(texts) >= limit:
+            continue
+        seen.add(rid)
+        try:
+            with Image.open(io.BytesIO(parts[rid].blob)) as image:
+                if min(image.size) < _MIN_PICTURE_SIDE:
+                    continue
+                found = clean_text(ocr_image(image.convert("RGB")))
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            continue  # EMF/WMF drawings and broken pictures: nothing to read
+        texts.append(found)
+    return [t for t in texts if t]
 
 
 def _block_lines(parent: Any, out: list[str]) -> None:

@@ -198,6 +198,26 @@ def test_ocr_page_limit(tmp_path: Path):
     ]
 
 
+def test_docx_of_pasted_scans_is_read_by_ocr(tmp_path: Path):
+    import docx
+    from docx.shared import Cm
+
+    picture = tmp_path / "证书.png"
+    _text_image(SCAN_LINES[:2], size=(900, 300)).save(picture)
+    icon = tmp_path / "icon.png"
+    _text_image([], size=(32, 32)).save(icon)
+    d = docx.Document()
+    d.add_paragraph("证书扫描件")
+    d.add_picture(str(icon))  # too small to hold text: skipped
+    d.add_picture(str(picture), width=Cm(15))
+    path = tmp_path / "证书.docx"
+    d.save(str(path))
+    (page,) = extract_pages(path)
+    assert page.source == "ocr"
+    assert page.text.replace(" ", "").split("\n") == ["证书扫描件", *_no_spaces(SCAN_LINES[:2])]
+    assert list(extract_pages(path, ocr=False)) == [Page(1, "证书扫描件", "text")]
+
+
 def test_truncated_image(tmp_path: Path):
     path = tmp_path / "坏.jpg"
     buf = tmp_path / "ok.jpg"
