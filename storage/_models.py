@@ -166,6 +166,27 @@ class Indicator(Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
+    # Performance indicators (绩效指标, KPIs) live in the same tree: ``kind`` is "indicator"
+    # for the assessment table's rows, "kpi" for an imported KPI row and "kpi_group" for the
+    # nodes the KPIs hang under (绩效指标 / 数量指标 …). Targets and texts are kept as written.
+    kind: Mapped[str] = mapped_column(String(20), default="indicator", server_default="indicator")
+    category: Mapped[str] = mapped_column(String(40), default="", server_default="")  # 数量 …
+    final_target: Mapped[str] = mapped_column(Text, default="", server_default="")  # 期满目标值
+    midterm_target: Mapped[str] = mapped_column(Text, default="", server_default="")  # 中期目标值
+    achieved_value: Mapped[float | None] = mapped_column(Float)  # 中期实现值, when a number
+    achieved_text: Mapped[str] = mapped_column(Text, default="", server_default="")  # as written
+    # 中期完成度 as reported, in percent (200.0 for "200%"); the text keeps what was written
+    reported_completion: Mapped[float | None] = mapped_column(Float)
+    reported_completion_text: Mapped[str] = mapped_column(
+        String(40), default="", server_default=""
+    )
+    source_ref: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    # 计分方法 inputs entered by staff: 实际值, the reference (所在规划学校平均水平, 合格要求)
+    # and, for rules that need more, the other inputs by key (see evidence_app.kpi)
+    measured_value: Mapped[float | None] = mapped_column(Float)
+    reference_value: Mapped[float | None] = mapped_column(Float)
+    measured_inputs: Mapped[dict | None] = mapped_column(JSON)
+
     framework: Mapped[Framework] = relationship(back_populates="indicators")
     parent: Mapped[Indicator | None] = relationship(
         remote_side="Indicator.id", back_populates="children"

@@ -57,6 +57,7 @@ from evidence_app.services.coverage import (
     compute_coverage,
     document_class,
 )
+from evidence_app.services.kpi import KPI_KIND_LABELS, kpi_finding_objects
 from storage import (
     Document,
     DocumentPage,
@@ -76,6 +77,7 @@ KINDS = (
     "duplicate_entry_code",
     "misnumbered_entry",
     "ocr_only",
+    *KPI_KIND_LABELS,
 )
 KIND_LABELS = {
     "score_without_evidence": "有自评分无佐证",
@@ -88,6 +90,7 @@ KIND_LABELS = {
     "duplicate_entry_code": "条目编号重复",
     "misnumbered_entry": "条目编号错误",
     "ocr_only": "仅 OCR 文字",
+    **KPI_KIND_LABELS,
 }
 SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
 STATUS_LABELS = {
@@ -153,6 +156,7 @@ def compute_findings(
     found += _duplicate_findings(session, coverage, docs, threshold)
     found += _document_findings(session, framework_id, coverage, docs)
     found += _anomaly_findings(session, framework_id, coverage)
+    found += kpi_finding_objects(session, framework_id)
     severity_rank = {s: i for i, s in enumerate(SEVERITIES)}
     kind_rank = {k: i for i, k in enumerate(KINDS)}
     found.sort(key=lambda f: (severity_rank[f.severity], kind_rank[f.kind], f.order))

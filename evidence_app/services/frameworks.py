@@ -125,7 +125,12 @@ def _sync_tree(session: Session, framework: Framework, parsed: ParsedFramework) 
     """Upsert indicators and entries by their keys; move links off anything removed."""
     old_indicators = {
         (i.level, i.code, i.variant): i
-        for i in session.scalars(select(Indicator).where(Indicator.framework_id == framework.id))
+        for i in session.scalars(
+            # KPIs (services.kpi) have their own import; the table's re-import leaves them
+            select(Indicator).where(
+                Indicator.framework_id == framework.id, Indicator.kind == "indicator"
+            )
+        )
     }
     old_entries = {
         (e.indicator_id, e.code, e.occurrence): e

@@ -43,6 +43,7 @@ from storage import (
     Framework,
     Indicator,
     StorageError,
+    StorageFullError,
     User,
     utcnow,
 )
@@ -165,10 +166,14 @@ def resolve_code(
         own = _indicator_code(code)
         entries = sorted(entries, key=lambda e: e.indicator.code != own)
         return entries[0], None
+    # an indicator with exactly this code first (a KPI 1.1.5.1), else the one it names
     indicator = session.scalars(
         select(Indicator)
-        .where(Indicator.framework_id == framework_id, Indicator.code == _indicator_code(code))
-        .order_by(Indicator.level.desc(), Indicator.variant)
+        .where(
+            Indicator.framework_id == framework_id,
+            Indicator.code.in_(sorted({code, _indicator_code(code)})),
+        )
+        .order_by(Indicator.code != code, Indicator.level.desc(), Indicator.variant)
     ).first()
     return None, indicator
 
@@ -391,6 +396,14 @@ def ingest_uploads(
                 )
         except UploadRejected as e:
             report.rejected.append({"name": clean_filename(name), "reason": str(e)})
+            return
+        except StorageFullError:
+            report.rejected.append(
+                {
+                    "name": clean_filename(name),
+                    "reason": "服务器存储空间已满，文件未保存，请联系管理员",
+                }
+            )
             return
         except StorageError as e:
             report.rejected.append({"name": clean_filename(name), "reason": f"存储失败：{e}"})
