@@ -256,12 +256,21 @@ def _framework_or_default(session: Session, framework_id: int | None) -> int | N
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--framework", "framework_id", type=int, default=None)
 @click.option("--user", "username", default=None, help="Record uploads as this user.")
+@click.option("--queue", "queue", is_flag=True, help="Only store; leave processing to the worker.")
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def ingest_command(
-    paths: tuple[Path, ...], framework_id: int | None, username: str | None, as_json: bool
+    paths: tuple[Path, ...],
+    framework_id: int | None,
+    username: str | None,
+    queue: bool,
+    as_json: bool,
 ) -> None:
-    """Store files, folders and ZIPs as evidence, link them by code, extract and index."""
+    """Store files, folders and ZIPs as evidence, link them by code, extract and index.
+
+    By default the files are processed here and the final statuses printed; with --queue
+    they are stored and handed to `evidence worker`.
+    """
     from evidence_app.services.ingest import ingest_paths
 
     runtime = get_runtime()
@@ -280,10 +289,18 @@ def ingest_command(
                 click.echo(f"\r已接收 {count} 个文件：{name[:40]:<40}", nl=False, err=True)
 
         report = ingest_paths(
-            session, runtime, list(paths), framework_id=framework_id, user=user, progress=progress
+            session,
+            runtime,
+            list(paths),
+            framework_id=framework_id,
+            user=user,
+            process=not queue,
+            progress=progress,
         )
         if show_progress and count:
             click.echo("", err=True)
+    if queue:
+        runtime.enqueue(report.new_ids)
     data = report.as_json()
     if as_json:
         echo_json(data)
@@ -405,12 +422,15 @@ def token_create(username: str, name: str) -> None:
 @with_appcontext
 def worker_command(workers: int, processes: bool) -> None:
     """Run the background worker: extraction, OCR and indexing of uploaded files."""
+    from datetime import timedelta
+
     from evidence_app.tasks import recover_stale
 
     runtime = get_runtime()
     runtime.check_schema()
     huey = runtime.huey
-    recovered = recover_stale(runtime)
+    # whatever a killed worker left half done is queued again (processing is idempotent)
+    recovered = recover_stale(runtime, older_than=timedelta(0))
     if recovered:
         click.echo(f"重新排队 {len(recovered)} 个未处理完的文件", err=True)
     consumer = huey.create_consumer(

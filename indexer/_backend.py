@@ -25,6 +25,7 @@ A backend implements the storage primitives below; ``search`` is shared.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from abc import ABC, abstractmethod
@@ -207,6 +208,13 @@ class SearchBackend(ABC):
     @abstractmethod
     def _idf(self, token: str) -> float:
         """Inverse document frequency of a token in ``body`` (weights words on pages)."""
+
+
+def bm25_idf(n: int, df: int) -> float:
+    """BM25's idf. Engines count deleted documents in ``df`` until their segments merge, so
+    a re-indexed document can make ``df`` exceed ``n``: clamp, or the idf turns negative."""
+    df = min(df, n)
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
 def _ms(started: float) -> float:

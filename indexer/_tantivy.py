@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -24,6 +23,7 @@ from indexer._backend import (
     LOCK_TIMEOUT,
     PreparedDoc,
     SearchBackend,
+    bm25_idf,
     prepare_batches,
     retry_locked,
 )
@@ -233,9 +233,7 @@ class TantivyBackend(SearchBackend):
 
     def _idf(self, token: str) -> float:
         searcher = self._searcher()
-        n = searcher.num_docs
-        df = searcher.doc_freq("body", token)
-        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(searcher.num_docs, searcher.doc_freq("body", token))
 
 
 def _records(prepared: PreparedDoc) -> list[tantivy.Document]:

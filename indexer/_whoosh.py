@@ -9,7 +9,6 @@ snippets are cut by our own code from the stored page text.
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from indexer._backend import (
     LOCK_TIMEOUT,
     PreparedDoc,
     SearchBackend,
+    bm25_idf,
     prepare_batches,
     retry_locked,
 )
@@ -259,7 +259,11 @@ class WhooshBackend(SearchBackend):
         if boosts:
             main = wq.AndMaybe(main, wq.Or(boosts))
         searcher = self._searcher()
-        results = searcher.search(main, filter=_filter(query), limit=max(1, offset + limit))
+        # optimize=False: no block-quality skipping, so the collector counts every match on
+        # its way (exact total in one pass); with skipping, len() runs the query again
+        results = searcher.search(
+            main, filter=_filter(query), limit=max(1, offset + limit), optimize=False
+        )
         page = results.top_n[offset : offset + limit]
         if not page:
             return len(results), []
@@ -273,11 +277,7 @@ class WhooshBackend(SearchBackend):
 
     def _idf(self, token: str) -> float:
         searcher = self._searcher()
-        return _bm25_idf(searcher.doc_count(), searcher.doc_frequency("body", token))
-
-
-def _bm25_idf(n: int, df: int) -> float:
-    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return bm25_idf(searcher.doc_count(), searcher.doc_frequency("body", token))
 
 
 def _word(field: str, term: QueryTerm) -> wq.Query:
