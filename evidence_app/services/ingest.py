@@ -150,11 +150,19 @@ def _indicator_code(code: str) -> str:
     return entry_indicator_code(code) if "-" in code or code.count(".") >= 3 else code
 
 
+def folder_codes(rel_path: str) -> list[str]:
+    """Codes of the folders a file sits in ('2.提质/2.1 …/2.1.2 …/x.pdf' -> ['2', '2.1', '2.1.2'])."""
+    parts = [p for p in rel_path.replace("\\", "/").split("/") if p][:-1]
+    return [c for c in (parse_code(p) for p in parts) if c]
+
+
 def resolve_code(
-    session: Session, framework_id: int | None, code: str
+    session: Session, framework_id: int | None, code: str, folders: list[str] | None = None
 ) -> tuple[CatalogEntry | None, Indicator | None]:
-    """The catalog entry with this code (preferring one under its own indicator), else the
-    level-3 indicator it names, else (None, None)."""
+    """The catalog entry with this code, else the indicator it names, else (None, None).
+
+    A code listed twice (a recorded anomaly) goes to the entry whose indicator is named by
+    one of the file's folders, else to the one under its own indicator."""
     if not code or framework_id is None:
         return None, None
     entries = session.scalars(
@@ -164,7 +172,10 @@ def resolve_code(
     ).all()
     if entries:
         own = _indicator_code(code)
-        entries = sorted(entries, key=lambda e: e.indicator.code != own)
+        named = set(folders or ())
+        entries = sorted(
+            entries, key=lambda e: (e.indicator.code not in named, e.indicator.code != own)
+        )
         return entries[0], None
     # an indicator with exactly this code first (a KPI 1.1.5.1), else the one it names
     indicator = session.scalars(
@@ -266,7 +277,7 @@ def store_stream(
     elif indicator is not None:
         framework_id = indicator.framework_id
     else:
-        entry, indicator = resolve_code(session, framework_id, code)
+        entry, indicator = resolve_code(session, framework_id, code, folder_codes(rel_path))
 
     existing = session.scalars(
         select(Document)

@@ -342,3 +342,21 @@ def test_text_pdf_helper_has_a_text_layer() -> None:
         assert "订单班" in pdf[0].get_textpage().get_text_range()
     finally:
         pdf.close()
+
+
+def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> None:  # noqa: ANN001
+    # 2.2.2-3 is listed under 2.1.2 (misnumbered) and under 2.2.2 (its own indicator)
+    misplaced = tmp_path / "2.提质" / "2.1 体制机制改革" / "2.1.2 二级院系管理体制变革"
+    own = tmp_path / "2.提质" / "2.2 教学改革与管理" / "2.2.2 试点"
+    for folder in (misplaced, own):
+        folder.mkdir(parents=True)
+    (misplaced / "2.2.2-3 党政联席会议制度.txt").write_text("党政联席会议", encoding="utf-8")
+    (own / "2.2.2-3 证书考核详情表.txt").write_text("证书考核", encoding="utf-8")
+    (tmp_path / "2.2.2-3 没有文件夹.txt").write_text("其他", encoding="utf-8")
+    report = ingest(invoke, tmp_path / "2.提质", tmp_path / "2.2.2-3 没有文件夹.txt", framework=fw)
+    got = sorted((d["name"], d["entry"], d["indicator"]) for d in report["documents"])
+    assert got == [
+        ("2.2.2-3 党政联席会议制度.txt", "2.2.2-3", "2.1.2"),
+        ("2.2.2-3 没有文件夹.txt", "2.2.2-3", "2.2.2"),
+        ("2.2.2-3 证书考核详情表.txt", "2.2.2-3", "2.2.2"),
+    ]
