@@ -144,7 +144,7 @@ def login(page, base: str, username: str) -> None:  # noqa: ANN001
     page.goto(base + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_url(base + "/")
 
 
@@ -161,7 +161,7 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
 
     page.goto(base + "/frameworks/import")
     page.set_input_files("input[name=file]", str(framework_fixtures / "A类规划自评打分表.docx"))
-    page.click("button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_selector("text=已导入指标体系")
     assert "佐证条目 229 条" in page.content()
     shot(page, "02-framework-imported")
@@ -203,8 +203,10 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
     page.click("article.hit blockquote.snippet a.page-link")
     page.wait_for_selector("#page-image")
     assert "第 2 页 / 共 3 页" in page.inner_text("#page-indicator")
-    loaded = page.evaluate("document.getElementById('page-image').naturalWidth")
-    assert loaded > 0
+    page.wait_for_function(
+        "() => { const i = document.getElementById('page-image'); return i.complete && i.naturalWidth > 0; }",
+        timeout=30000,
+    )
     assert "<mark>" in page.inner_html("pre.page-text")
     shot(page, "05-document-page")
 
