@@ -89,7 +89,14 @@ def app_pipeline(files: list[Path], backend: str) -> tuple[float, int]:
     from storage import upgrade_database
 
     with tempfile.TemporaryDirectory() as home:
-        config = Config({"EVIDENCE_HOME": home, "SEARCH_BACKEND": backend, "SECRET_KEY": "b", "LOG_LEVEL": "WARNING"})
+        config = Config(
+            {
+                "EVIDENCE_HOME": home,
+                "SEARCH_BACKEND": backend,
+                "SECRET_KEY": "b",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         app = create_app(config)
         runtime = get_runtime(app)
         upgrade_database(runtime.engine)
@@ -122,7 +129,9 @@ def naive_pipeline(files: list[Path]) -> tuple[float, int]:
     jieba.setLogLevel(60)
     jieba.initialize()
     with tempfile.TemporaryDirectory() as tmp:
-        schema = fields.Schema(path=fields.ID(stored=True), page=fields.NUMERIC(stored=True), content=fields.TEXT)
+        schema = fields.Schema(
+            path=fields.ID(stored=True), page=fields.NUMERIC(stored=True), content=fields.TEXT
+        )
         ix = index.create_in(tmp, schema)
         start = time.perf_counter()
         pages = 0
@@ -131,7 +140,9 @@ def naive_pipeline(files: list[Path]) -> tuple[float, int]:
             with pdfplumber.open(str(path)) as pdf:
                 for number, page in enumerate(pdf.pages, start=1):
                     text = page.extract_text() or ""
-                    writer.add_document(path=str(path), page=number, content=" ".join(jieba.lcut(text)))
+                    writer.add_document(
+                        path=str(path), page=number, content=" ".join(jieba.lcut(text))
+                    )
                     pages += 1
                     page.close()
         writer.commit()
@@ -147,7 +158,9 @@ def big_child(big: Path, backend: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--pdfs", type=int, default=40)
     parser.add_argument("--pages", type=int, default=25)
     parser.add_argument("--big-pages", type=int, default=500)
@@ -158,14 +171,20 @@ def main() -> None:
         big_child(args.child, args.backend)
         return
     files, big = build_corpus(args.pdfs, args.pages, args.big_pages)
-    print(f"corpus: {len(files)} PDFs x {args.pages} pages (text layer), big PDF {args.big_pages} pages")
+    print(
+        f"corpus: {len(files)} PDFs x {args.pages} pages (text layer), big PDF {args.big_pages} pages"
+    )
 
     app_s, app_pages = app_pipeline(files, args.backend)
     app_rate = app_pages / app_s
-    print(f"app ingestion ({args.backend}):   {app_pages} pages in {app_s:6.2f} s = {app_rate:7.1f} pages/s")
+    print(
+        f"app ingestion ({args.backend}):   {app_pages} pages in {app_s:6.2f} s = {app_rate:7.1f} pages/s"
+    )
     naive_s, naive_pages = naive_pipeline(files)
     naive_rate = naive_pages / naive_s
-    print(f"naive pipeline (pdfplumber+jieba+whoosh): {naive_pages} pages in {naive_s:6.2f} s = {naive_rate:7.1f} pages/s")
+    print(
+        f"naive pipeline (pdfplumber+jieba+whoosh): {naive_pages} pages in {naive_s:6.2f} s = {naive_rate:7.1f} pages/s"
+    )
     print(f"ratio app / naive: {app_rate / naive_rate:5.1f}x")
 
     out = subprocess.run(
