@@ -9,7 +9,7 @@ jieba and rjieba give the same tokens:
 - on whole lines of raw text (where they differ: rjieba keeps 2.3.4-1 or 2020-2022 whole,
   jieba cuts 2.3 . 4 - 1; our tokenizer never hands them that text).
 
-    .venv/bin/python bench/tokenize.py
+    .venv/bin/python bench/tokenizer_speed.py
 """
 
 from __future__ import annotations
