@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from indexer._text import clean_text, text_quality
+from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,6 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_EMPTY_ROWS = 10_000
 #: Non-empty cells read per workbook; the rest is left out (logged).
 MAX_CELLS = 1_000_000
-#: Fewer letters/digits than this in a DOCX with pictures: the pictures are read by OCR.
-MIN_TEXT_CHARS = 20
 #: A single part of an OOXML package larger than this when unpacked is refused (zip bomb).
 MAX_PART_BYTES = 512 * 1024 * 1024
 #: Seconds a legacy .doc converter may run.

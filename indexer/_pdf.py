@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer._text import clean_text, text_quality
+from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page
 
 log = logging.getLogger(__name__)
@@ -25,8 +25,6 @@ log = logging.getLogger(__name__)
 #: PDFium is not thread-safe: every call into it, in any thread, holds this lock.
 PDFIUM_LOCK = threading.RLock()
 
-#: Fewer letters/digits/Han characters than this on a page with pictures: probably a scan.
-MIN_TEXT_CHARS = 20
 #: Share of junk characters (controls, private use, Latin-1 mojibake) that makes a text
 #: layer garbage: fonts without a usable ToUnicode map (pdfjs__issue3405r.pdf,
 #: mineru__ordinary_textbook_*.pdf measure 0.35-1.0; real text pages stay under 0.02).

@@ -16,6 +16,9 @@ PAGE_CHARS = 3000
 SAMPLE_BYTES = 1 << 20
 _CHUNK = 1 << 20
 MAX_LINE_CHARS = 1 << 20  # a longer line is cut, so one line cannot fill the memory
+#: Fewer letters/digits/Han characters than this on a PDF page with pictures, or in a DOCX
+#: with pictures, means a scan: the pictures are read by OCR.
+MIN_TEXT_CHARS = 20
 
 # Characters that carry no text: C0/C1 controls other than tab and newline, DEL, the
 # replacement character, private-use code points (unmapped glyphs) and non-characters.
