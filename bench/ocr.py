@@ -38,6 +38,7 @@ VARIANTS: dict[str, OcrSettings | None] = {
     "h32/det-full": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=4000),
     "h32/det-1280": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=1280),
     "h32/det-960 (default)": DEFAULT_SETTINGS,
+    "h32/det-960/spin-wait": dataclasses.replace(DEFAULT_SETTINGS, spin_wait=True),
     "h32/det-736": dataclasses.replace(DEFAULT_SETTINGS, det_max_side=736),
     "h32/det-960/1-thread": dataclasses.replace(DEFAULT_SETTINGS, threads=1),
 }
