@@ -288,11 +288,16 @@ def extract_xlsx_pages(path: Path) -> Iterator[Page]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     _check_ooxml(path, "XLSX")
+    # a file object, not the path: openpyxl refuses paths without an .xlsx suffix, and
+    # stored blobs are named by their hash
+    handle = open(path, "rb")  # noqa: SIM115 - closed in the finally below
     try:
-        workbook = openpyxl.load_workbook(str(path), read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except (InvalidFileException, KeyError, ValueError, zipfile.BadZipFile) as e:
+        handle.close()
         raise ExtractionError(f"corrupt XLSX: {e}") from e
     except Exception as e:  # lxml/ElementTree parse errors from broken parts
+        handle.close()
         raise ExtractionError(f"corrupt XLSX: {type(e).__name__}: {e}") from e
     budget = [MAX_CELLS]
     try:
@@ -315,6 +320,7 @@ def extract_xlsx_pages(path: Path) -> Iterator[Page]:
             yield writer.page(number, name)
     finally:
         workbook.close()
+        handle.close()
 
 
 # -- XLS --------------------------------------------------------------------------------

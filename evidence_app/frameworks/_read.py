@@ -152,6 +152,7 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
         return fallback or RawTable(rows=[])
     finally:
         wb.close()
+        handle.close()
 
 
 def _xlsx_rows(ws) -> list[list[str]]:  # noqa: ANN001

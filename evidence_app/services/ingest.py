@@ -79,6 +79,7 @@ class Upload:
     name: str
     rel_path: str
     opener: Callable[[], Any]  # returns a context manager yielding a binary stream
+    size: int | None = None  # when known in advance (files on disk)
 
 
 @dataclass
@@ -216,9 +217,13 @@ def uploads_from_paths(paths: Iterable[Path]) -> Iterator[Upload | tuple[str, st
                         yield (fname, "符号链接未导入")
                         continue
                     rel = full.relative_to(base).as_posix()
-                    yield Upload(fname, rel, lambda full=full: _open_path(full))
+                    yield Upload(
+                        fname, rel, lambda full=full: _open_path(full), full.stat().st_size
+                    )
         elif path.is_file():
-            yield Upload(path.name, path.name, lambda path=path: _open_path(path))
+            yield Upload(
+                path.name, path.name, lambda path=path: _open_path(path), path.stat().st_size
+            )
         else:
             yield (path.name or str(path), "文件不存在")
 
@@ -430,6 +435,19 @@ def ingest_uploads(
     for item in uploads:
         if isinstance(item, tuple):
             report.rejected.append({"name": clean_filename(item[0]), "reason": item[1]})
+            continue
+        limit = (
+            runtime.config.ZIP_MAX_TOTAL_BYTES
+            if item.name.lower().endswith(".zip")
+            else runtime.config.MAX_UPLOAD_BYTES
+        )
+        if item.size is not None and item.size > limit:
+            report.rejected.append(
+                {
+                    "name": clean_filename(item.name),
+                    "reason": f"文件超过上传上限（{limit // 1024**2} MB），未读取",
+                }
+            )
             continue
         with item.opener() as stream:
             head = stream.read(8)

@@ -341,3 +341,23 @@ def test_pages_render_for_admin(world, login) -> None:
     assert "<mark>订单班</mark>" in view
     empty = client.get("/search?q=完全不存在的词语组合").get_data(as_text=True)
     assert "没有找到" in empty and "减少或更换关键词" in empty
+
+
+def test_import_page_takes_every_format(app, make_user, login, framework_fixtures: Path) -> None:
+    client = login(make_user("admin"))
+    for ext in ("xlsx", "docx", "pdf"):
+        data = (framework_fixtures / f"A类规划自评打分表.{ext}").read_bytes()
+        response = client.post(
+            "/frameworks/import",
+            data={"file": (io.BytesIO(data), f"A类规划自评打分表.{ext}"), "name": f"体系-{ext}"},
+            content_type="multipart/form-data",
+            follow_redirects=True,
+        )
+        page = response.get_data(as_text=True)
+        assert "三级指标 53 个，佐证条目 229 条" in page, ext
+    bad = client.post(
+        "/frameworks/import",
+        data={"file": (io.BytesIO(b"a,b\n1,2\n"), "x.csv")},
+        content_type="multipart/form-data",
+    )
+    assert bad.status_code == 400 and "导入失败：未找到表头" in bad.get_data(as_text=True)
