@@ -134,9 +134,12 @@ def _has_header(rows: list[list[str]]) -> bool:
 def _read_xlsx(path: Path, name: str) -> RawTable:
     import openpyxl
 
+    # a file object: openpyxl refuses a path without an .xlsx suffix (uploads are temp files)
+    handle = open(path, "rb")  # noqa: SIM115 - closed in the finally below
     try:
-        wb = openpyxl.load_workbook(str(path), data_only=True)
+        wb = openpyxl.load_workbook(handle, data_only=True)
     except Exception as e:  # openpyxl raises many kinds on broken files
+        handle.close()
         raise FrameworkImportError(
             f"Excel 文件已损坏，无法读取：{name}（{type(e).__name__}）"
         ) from e
