@@ -20,6 +20,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/"): ALL,
     ("GET", "/frameworks/{fw}"): ALL,
     ("GET", "/indicators/{leaf}"): ALL,
+    ("POST", "/indicators/{leaf}/measurement"): {"admin", "staff"},
     ("GET", "/frameworks/import"): {"admin"},
     ("POST", "/frameworks/import"): {"admin"},
     ("GET", "/upload"): {"admin", "staff"},
@@ -92,6 +93,7 @@ def test_every_route_is_in_the_matrix(app) -> None:
     normalize = {
         "/frameworks/{framework_id}": "/frameworks/{fw}",
         "/indicators/{indicator_id}": "/indicators/{leaf}",
+        "/indicators/{indicator_id}/measurement": "/indicators/{leaf}/measurement",
         "/documents/{document_id}": "/documents/{doc}",
         "/documents/{document_id}/download": "/documents/{doc}/download",
         "/documents/{document_id}/view": "/documents/{doc}/view",
