@@ -537,3 +537,60 @@ def test_import_errors(invoke, session, tmp_path: Path) -> None:  # noqa: ANN001
     # nothing half-written: the failed imports added no framework and no KPI
     assert session.scalar(select(func.count()).select_from(Framework)) == 1
     assert kpi_service.kpis_of(session, fw)[0].code == "1.1.5.1"
+
+
+def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None:  # noqa: ANN001
+    """``evidence check`` on the self-assessment table: the parse counts, each rule's parsed
+    form, and computed points where a measured value exists."""
+    from evidence_app.services.scoring import record_measurement
+
+    fw = make_framework()["framework_id"]
+    result = invoke("check", "--framework", fw)
+    assert result.exit_code == 0, result.output
+    assert "计分方法 53 条：可计算 29，定性评价（不可计算）24，无法解析 0；" in result.output
+    assert "已录入实际值 0，已算出得分 0，与自评不符 0" in result.output
+
+    ind = session.scalars(
+        select(Indicator).where(Indicator.framework_id == fw, Indicator.code == "1.1.1")
+    ).one()  # ≥95% 2 分 …; self-score 2
+    record_measurement(session, ind, None, {"value": "92"})
+    session.commit()
+    check = run_json(invoke, "check", "--framework", fw, "--json")
+    counts = check["scoring"]["counts"]
+    assert counts == {
+        "rules": 53,
+        "parsed": 29,
+        "not_computable": 24,
+        "unparseable": 0,
+        "without_rule": 0,
+        "measured": 1,
+        "computed": 1,
+        "mismatches": 1,
+    }
+    rules = {(r["code"], r["variant"]): r for r in check["scoring"]["rules"]}
+    assert len(rules) == 53
+    r = rules[("1.1.1", 0)]
+    assert (r["status"], r["values"], r["points"], r["self_score"], r["mismatch"]) == (
+        "parsed",
+        {"value": 92.0},
+        1.5,
+        2.0,
+        True,
+    )
+    assert r["parsed"]["bands"][0] == {
+        "min": None,
+        "min_inclusive": False,
+        "max": 85.0,
+        "max_inclusive": False,
+        "points": 0.0,
+    }
+    assert rules[("1.2.1", 0)]["status"] == "qualitative"
+    assert rules[("4.2.1", 0)]["parsed"]["kind"] == "schemes"
+    assert [f["kind"] for f in check["findings"]] == ["score_rule_mismatch"]
+    assert check["findings"][0]["detail"] == (
+        "1.1.1 专业设置与区域重点产业匹配度：实际值（%） 92，按计分方法得 1.5 分，自评 2 分"
+    )
+    result = invoke("check", "--framework", fw)
+    assert "[高] 自评分与计分方法不符：1.1.1 专业设置与区域重点产业匹配度" in result.output
+    result = invoke("check", "--framework", 999)
+    assert result.exit_code == 1 and "指标体系 999 不存在" in result.output

@@ -73,10 +73,17 @@ def test_staff_enter_measured_values(fw: int, session, make_user, login) -> None
         (["2.5.2"], "high", 1.2)
     ]
 
+    # the coverage page lists it through the findings (its cache sees the audited change)
+    auditor = login(make_user("auditor", "zhao"))
+    coverage = text_of(auditor.get(f"/coverage?framework={fw}"))
+    assert "自评分与计分方法不符" in coverage
+    assert "实际值（%） 81，按计分方法得 1.2 分，自评 1.5 分" in coverage
+
     # 82.5 %: 1.5 points, as claimed: no mismatch
     client.post(f"/indicators/{ind}/measurement", data={"value": "82.5"})
     text = text_of(client.get(f"/indicators/{ind}"))
     assert "按规则得分 1.5 分" in text and "自评分与计分方法不符" not in text
+    assert "自评分与计分方法不符" not in text_of(auditor.get(f"/coverage?framework={fw}"))
 
     # a rule measured against a reference: 120 ÷ 100 = 1.2 times → 1 point, 1.5 claimed
     ref = indicator_id(session, fw, "2.3.3")
