@@ -230,7 +230,8 @@ def register_backend(kind: str, factory: Callable[..., SearchBackend]) -> None:
 
 
 def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> SearchBackend:
-    """Open (creating if needed) the index of ``kind`` ("whoosh" | "tantivy") at ``path``."""
+    """Open (creating if needed) the index of ``kind`` ("whoosh" | "tantivy") at ``path``,
+    or of a registered kind ("postgres": ``engine=...``, or a database URL as ``path``)."""
     if kind == "whoosh":
         from indexer._whoosh import WhooshBackend
 
@@ -239,11 +240,13 @@ def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> Search
         from indexer._tantivy import TantivyBackend
 
         return TantivyBackend(_need_path(kind, path), **opts)
+    if kind == "postgres" and kind not in _BACKENDS:
+        import indexer._postgres  # noqa: F401 - registers itself; SQLAlchemy only when asked
     if kind in _BACKENDS:
         if path is not None:
             opts["path"] = path
         return _BACKENDS[kind](**opts)
-    raise IndexerError(f"unknown search backend {kind!r} (whoosh, tantivy)")
+    raise IndexerError(f"unknown search backend {kind!r} (whoosh, tantivy, postgres)")
 
 
 def _need_path(kind: str, path: str | Path | None) -> Path:

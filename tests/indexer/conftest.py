@@ -2,43 +2,65 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from config import settings_for_tests
 from indexer import IndexDoc, Page, SearchBackend, open_index
 
-#: Backends the search suite runs on. A "postgres" backend is added here with a factory
-#: that skips when no test database is configured (see ``_OPENERS``).
-BACKENDS = ["whoosh", "tantivy"]
-
-
-def _open_path_backend(kind: str) -> Callable[[Path], SearchBackend]:
-    def opener(path: Path) -> SearchBackend:
-        return open_index(kind, path, lock_timeout=10.0)
-
-    return opener
-
-
-_OPENERS: dict[str, Callable[[Path], SearchBackend]] = {
-    kind: _open_path_backend(kind) for kind in BACKENDS
-}
+#: Backends the search suite runs on; "postgres" is skipped (with the reason) when no test
+#: database is configured (EVIDENCE_TEST_POSTGRES_URL).
+BACKENDS = ["whoosh", "tantivy", "postgres"]
+POSTGRES_URL = settings_for_tests()["postgres_url"]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured (set EVIDENCE_TEST_POSTGRES_URL)")
     return request.param
 
 
 @pytest.fixture
-def open_backend(backend_kind: str, tmp_path: Path) -> Iterator[Callable[[], SearchBackend]]:
+def postgres_url() -> Iterator[str]:
+    """A database URL whose search_path is a private schema, dropped after the test."""
+    assert POSTGRES_URL
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as e:  # server down: skip with the reason
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {e.__class__.__name__}")
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def index_location(backend_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where this test's index lives, as ``open_index``'s second argument: a directory, or
+    for postgres a database URL on a private schema (every process opening it shares it)."""
+    if backend_kind == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / f"index-{backend_kind}")
+
+
+@pytest.fixture
+def open_backend(backend_kind: str, index_location: str) -> Iterator[Callable[[], SearchBackend]]:
     """Opens the backend under test on this test's index (again, to test reopening)."""
     opened: list[SearchBackend] = []
-    path = tmp_path / f"index-{backend_kind}"
 
     def opener() -> SearchBackend:
-        backend = _OPENERS[backend_kind](path)
+        backend = open_index(backend_kind, index_location, lock_timeout=10.0)
         opened.append(backend)
         return backend
 

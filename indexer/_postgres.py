@@ -1,0 +1,578 @@
+"""PostgreSQL backend: full-text search in a shared database, for several app servers.
+
+PostgreSQL cannot segment Chinese, and the ``simple`` configuration's parser would cut our
+tokens again (``2.3.4-1`` into ``2.3.4`` and ``-1``, ``1+x`` into ``1`` and ``x``) and
+number them itself. So nothing is parsed by PostgreSQL: documents are tokenized here
+(``prepare``) and sent as ``tsvector`` literals with OUR tokens and positions (sub-words
+at the position of their word, as in the other backends), and queries as ``tsquery``
+literals built from the ``ParsedQuery`` (a cast, not ``to_tsquery``, so a token is taken
+as it is). The configuration is therefore ``simple`` in effect: no stemming, no stop words.
+
+Tables (``table_prefix`` + name, created on first open):
+
+- ``documents``: one row per document, the layout of ``indexer._backend``: filter columns,
+  ``tsv`` (title tokens weighted A, then each page weighted B, one free position between
+  them) and ``pages`` (the JSON of ``PageText`` per page). Words, ranking, the AND, the
+  count, filters and pagination run on these rows. GIN indexes on ``tsv`` and the codes.
+- ``pages``: one row per page (page 0 is the title) with the page's own ``tsvector``, for
+  phrases only. A tsvector keeps positions up to 16,383 and 256 positions per lexeme, so
+  in the document's vector a phrase on page 40 of a long report, or the 300th 学生 of a
+  document, has no position left; a page rarely reaches either limit, and a phrase never
+  spans two pages when it is matched within one page.
+
+Ranking is ``ts_rank_cd`` (cover density, a title word counting four times a page word,
+divided by 1 + log of the document length) plus the constant scores of codes that
+match; PostgreSQL has no BM25, so among documents that match alike the order can differ
+from Whoosh and tantivy (ties go to the lower doc_id). ``_idf`` counts documents per
+query token with the GIN index, once per search.
+
+Several app servers write at once: rows are upserted (``INSERT ... ON CONFLICT``) and
+deleted by id, in doc_id order; the only locks are the rows' own. ``lock_timeout`` bounds
+the wait for a row another writer holds (``IndexLockedError``); a deadlock is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from indexer._backend import (
+    LOCK_TIMEOUT,
+    PreparedDoc,
+    SearchBackend,
+    bm25_idf,
+    prepare_batches,
+    register_backend,
+)
+from indexer._query import ParsedQuery
+from indexer._snippets import PageText
+from indexer._tokenize import RawToken
+from indexer._types import IndexDoc, IndexerError, IndexLockedError, SearchQuery
+
+#: Written as the comment of the documents table; a table with another comment is refused.
+LAYOUT = "evidence search index, layout 1"
+#: ts_rank_cd weights for {D, C, B, A}: pages are B, the title A (4x: 1 + TITLE_BOOST 3).
+RANK_WEIGHTS = [0.1, 0.1, 0.25, 1.0]
+#: ts_rank_cd normalization: divide by 1 + log(document length), as BM25 favours short ones.
+RANK_NORMALIZATION = 1
+CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
+#: tsvector limits (PostgreSQL clamps larger positions and drops positions past 256).
+MAX_POSITION = 16383
+MAX_POSITIONS = 256
+MAX_LEXEME_BYTES = 2046
+MAX_TSVECTOR_BYTES = 1_000_000  # PostgreSQL refuses 1 MB
+_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,39}")
+_RETRIES = 5  # deadlocks between writers: the database aborts one, it tries again
+
+
+class PostgresBackend(SearchBackend):
+    """Search index in PostgreSQL tables, shared by every process that opens it."""
+
+    kind = "postgres"
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        table_prefix: str = "search_",
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
+        """Open (creating if needed) the tables on ``engine``, or on a database ``url``.
+
+        ``path`` is ``open_index``'s second argument: for this backend, a database URL.
+        """
+        if not _PREFIX.fullmatch(table_prefix):
+            raise IndexerError(f"table_prefix must be a lowercase identifier: {table_prefix!r}")
+        self.lock_timeout = lock_timeout
+        self._owns_engine = engine is None
+        if engine is None:
+            engine = _engine_for(url or (str(path) if path is not None else None))
+        if engine.dialect.name != "postgresql":
+            raise IndexerError(
+                f"the postgres search backend needs a PostgreSQL database, not {engine.dialect.name}"
+            )
+        self.engine = engine
+        self.table_prefix = table_prefix
+        self._docs = f'"{table_prefix}documents"'
+        self._pages = f'"{table_prefix}pages"'
+        self._local = threading.local()
+        self._closed = False
+        try:
+            self._create_tables()
+        except SQLAlchemyError as e:
+            self.close()
+            raise IndexerError(f"cannot open the PostgreSQL search index: {e}") from e
+        except IndexerError:
+            self.close()
+            raise
+
+    def _create_tables(self) -> None:
+        docs, pages, p = self._docs, self._pages, self.table_prefix
+        with self.engine.begin() as conn:
+            # two processes opening a new index at once would race on the catalog
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": docs})
+            comment = conn.execute(
+                text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": docs}
+            ).scalar()
+            exists = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": docs}).scalar()
+            if exists:
+                if comment != LAYOUT:
+                    raise IndexerError(
+                        f"the table {docs} has another layout ({comment!r}): drop it and reindex"
+                    )
+                return
+            for statement in [
+                f"""CREATE TABLE {docs} (
+                    doc_id bigint PRIMARY KEY,
+                    framework_id bigint,
+                    file_type text NOT NULL DEFAULT '',
+                    status text NOT NULL DEFAULT '',
+                    year integer,
+                    code text NOT NULL DEFAULT '',
+                    entry_codes text[] NOT NULL DEFAULT '{{}}',
+                    indicator_codes text[] NOT NULL DEFAULT '{{}}',
+                    tsv tsvector NOT NULL,
+                    pages text NOT NULL
+                )""",
+                f"""CREATE TABLE {pages} (
+                    doc_id bigint NOT NULL REFERENCES {docs} ON DELETE CASCADE,
+                    page integer NOT NULL,
+                    tsv tsvector NOT NULL,
+                    PRIMARY KEY (doc_id, page)
+                )""",
+                f'CREATE INDEX "{p}documents_tsv" ON {docs} USING gin (tsv)',
+                f'CREATE INDEX "{p}documents_code" ON {docs} (code)',
+                f'CREATE INDEX "{p}documents_entry_codes" ON {docs} USING gin (entry_codes)',
+                f'CREATE INDEX "{p}documents_indicator_codes" ON {docs} '
+                "USING gin (indicator_codes)",
+                f'CREATE INDEX "{p}pages_tsv" ON {pages} USING gin (tsv)',
+                f"COMMENT ON TABLE {docs} IS '{LAYOUT}'",
+            ]:
+                conn.execute(text(statement))
+
+    # -- writing --
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[Connection]:
+        """A write transaction; waiting for another writer's rows raises IndexLockedError."""
+        if self._closed:
+            raise IndexerError("the index is closed")
+        try:
+            with self.engine.begin() as conn:
+                ms = max(1, int(self.lock_timeout * 1000))
+                conn.execute(text(f"SET LOCAL lock_timeout = {ms}"))
+                yield conn
+        except DBAPIError as e:
+            if _sqlstate(e) == "55P03":
+                raise IndexLockedError(
+                    f"index rows locked by another writer for more than {self.lock_timeout:g} s"
+                ) from e
+            raise
+
+    def _write(self, work: Any) -> None:  # noqa: ANN401 - a callable taking the connection
+        """Run ``work(conn)`` in a write transaction, again if the database saw a deadlock."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._writer() as conn:
+                    work(conn)
+                return
+            except DBAPIError as e:
+                if _sqlstate(e) in ("40P01", "40001") and attempt < _RETRIES - 1:
+                    time.sleep(0.05 * (attempt + 1))
+                    continue
+                raise IndexerError(f"cannot write the PostgreSQL search index: {e}") from e
+            except SQLAlchemyError as e:
+                raise IndexerError(f"cannot write the PostgreSQL search index: {e}") from e
+
+    def add(self, docs: Iterable[IndexDoc]) -> None:
+        for batch in prepare_batches(docs):
+            batch.sort(key=lambda p: p.doc.doc_id)  # the same lock order in every writer
+            rows = [_document_row(prepared) for prepared in batch]
+            pages = [row for prepared in batch for row in _page_rows(prepared)]
+            self._write(functools.partial(self._store, rows, pages))
+
+    def _store(
+        self, rows: list[dict[str, Any]], pages: list[dict[str, Any]], conn: Connection
+    ) -> None:
+        """Upsert the documents' rows (locking them), then replace their pages."""
+        conn.execute(text(self._upsert_sql()), rows)
+        ids = [row["doc_id"] for row in rows]
+        conn.execute(text(f"DELETE FROM {self._pages} WHERE doc_id = ANY(:ids)"), {"ids": ids})
+        if pages:
+            conn.execute(
+                text(
+                    f"INSERT INTO {self._pages} (doc_id, page, tsv) "
+                    "VALUES (:doc_id, :page, CAST(:tsv AS tsvector))"
+                ),
+                pages,
+            )
+
+    def _upsert_sql(self) -> str:
+        columns = [
+            "doc_id",
+            "framework_id",
+            "file_type",
+            "status",
+            "year",
+            "code",
+            "entry_codes",
+            "indicator_codes",
+            "tsv",
+            "pages",
+        ]
+        values = ", ".join("CAST(:tsv AS tsvector)" if c == "tsv" else f":{c}" for c in columns)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
+        return (
+            f"INSERT INTO {self._docs} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT (doc_id) DO UPDATE SET {updates}"
+        )
+
+    def delete(self, doc_ids: Iterable[int]) -> None:
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return
+        sql = text(f"DELETE FROM {self._docs} WHERE doc_id = ANY(:ids)")  # pages cascade
+        self._write(lambda conn: conn.execute(sql, {"ids": ids}))
+
+    def clear(self) -> None:
+        sql = text(f"DELETE FROM {self._docs}")  # not TRUNCATE: readers are not blocked
+        self._write(lambda conn: conn.execute(sql))
+
+    # -- reading --
+
+    def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+        if self._closed:
+            raise IndexerError("the index is closed")
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(text(sql), params or {}))
+        except SQLAlchemyError as e:
+            raise IndexerError(f"cannot read the PostgreSQL search index: {e}") from e
+
+    def doc_ids(self) -> set[int]:
+        return {row[0] for row in self._read(f"SELECT doc_id FROM {self._docs}")}
+
+    def count(self) -> int:
+        return int(self._read(f"SELECT count(*) FROM {self._docs}")[0][0])
+
+    def close(self) -> None:
+        if not self._closed and self._owns_engine:
+            self.engine.dispose()
+        self._closed = True
+
+    # -- search --
+
+    def _match_documents(
+        self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
+    ) -> tuple[int, list[tuple[int, float, Any]]]:
+        sql = _SearchSql(self._docs, self._pages)
+        where = sql.match(parsed, conjunctive)
+        filters = sql.filters(query)
+        score = sql.score(parsed)
+        condition = " AND ".join([where, *filters])
+        rows = self._read(
+            f"""SELECT m.doc_id, m.score, m.total, d.pages
+                FROM (
+                    SELECT d.doc_id, {score} AS score, count(*) OVER () AS total
+                    FROM {self._docs} d
+                    WHERE {condition}
+                    ORDER BY score DESC, d.doc_id
+                    LIMIT :limit OFFSET :offset
+                ) m
+                JOIN {self._docs} d ON d.doc_id = m.doc_id
+                ORDER BY m.score DESC, m.doc_id""",
+            {**sql.params, "limit": limit, "offset": offset},
+        )
+        self._local.df_tokens = _query_tokens(parsed)
+        self._local.df = None
+        if rows:
+            total = int(rows[0].total)
+        elif offset > 0 or limit == 0:  # past the last match: count them on their own
+            counted = self._read(
+                f"SELECT count(*) FROM {self._docs} d WHERE {condition}", sql.params
+            )
+            total = int(counted[0][0])
+        else:
+            total = 0
+        return total, [(int(r.doc_id), float(r.score), r.pages) for r in rows]
+
+    def _load_pages(self, refs: list[Any]) -> list[list[PageText]]:
+        # the pages came with the hits (``_match_documents``): only the shown ones are read
+        return [[PageText.from_json(p) for p in json.loads(ref)] for ref in refs]
+
+    def _idf(self, token: str) -> float:
+        """idf from the documents containing ``token``: every token of this search's query
+        is counted in one statement, with the GIN index, the first time one is asked for."""
+        df: dict[str, int] | None = getattr(self._local, "df", None)
+        if df is None or token not in df:
+            tokens: list[str] = list(getattr(self._local, "df_tokens", []))
+            if token not in tokens:
+                tokens.append(token)
+            df = self._count_tokens(tokens)
+            self._local.df = df
+        return bm25_idf(df[""], df[token])
+
+    def _count_tokens(self, tokens: Sequence[str]) -> dict[str, int]:
+        """Documents containing each token (a too long token: none); "" is every document."""
+        parts = [f"(SELECT count(*) FROM {self._docs}) AS n"]
+        params: dict[str, Any] = {}
+        for i, token in enumerate(tokens):
+            if _fits(token):
+                params[f"t{i}"] = _lexeme(token)
+                parts.append(
+                    f"(SELECT count(*) FROM {self._docs} WHERE tsv @@ CAST(:t{i} AS tsquery))"
+                )
+            else:
+                parts.append("0")
+        row = self._read(f"SELECT {', '.join(parts)}", params)[0]
+        out = {"": int(row[0])}
+        out.update({t: int(v) for t, v in zip(tokens, row[1:], strict=True)})
+        return out
+
+
+class _SearchSql:
+    """The SQL fragments of one search: match condition, filters, score, with their params."""
+
+    def __init__(self, docs: str, pages: str) -> None:
+        self.docs = docs
+        self.pages = pages
+        self.params: dict[str, Any] = {"weights": RANK_WEIGHTS}
+
+    def bind(self, value: object) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def tsquery(self, query: str) -> str:
+        return f"CAST({self.bind(query)} AS tsquery)"
+
+    def on_a_page(self, tokens: Sequence[str]) -> str:
+        """The tokens stand together on one page (or in the title): a phrase."""
+        return (
+            f"d.doc_id IN (SELECT p.doc_id FROM {self.pages} p "
+            f"WHERE p.tsv @@ {self.tsquery(_phrase(tokens))})"
+        )
+
+    def code(self, code: str) -> str:
+        array = f"CAST({self.bind([code])} AS text[])"
+        return (
+            f"(d.code = {self.bind(code)} OR d.entry_codes @> {array} "
+            f"OR d.indicator_codes @> {array})"
+        )
+
+    def match(self, parsed: ParsedQuery, conjunctive: bool) -> str:
+        """Every clause (``conjunctive``) or any clause of the query matches the document.
+
+        Words are lexemes of the document's vector. A phrase (and a word's parts, the
+        alternative of a word) is looked up on the pages; with AND, its words also go into
+        the document's tsquery, so the GIN index narrows the documents first.
+        """
+        plain = [t.text for t in parsed.terms if not t.parts and _fits(t.text)]
+        necessary = [_lexeme(t) for t in plain]
+        exact: list[str] = []
+        for term in parsed.terms:
+            if term.parts:
+                word = _lexeme(term.text) if _fits(term.text) else None
+                parts = [p for p in term.parts if _fits(p)]
+                if conjunctive and parts:
+                    each = " & ".join(_lexeme(p) for p in parts)
+                    necessary.append(f"({word} | ({each}))" if word else f"({each})")
+                alternatives = []
+                if word:
+                    alternatives.append(f"d.tsv @@ {self.tsquery(word)}")
+                if len(parts) == len(term.parts):
+                    alternatives.append(self.on_a_page(parts))
+                exact.append(f"({' OR '.join(alternatives)})" if alternatives else "false")
+            elif not _fits(term.text):
+                exact.append("false")  # longer than any indexed word
+        for phrase in parsed.phrases:
+            if not all(_fits(t) for t in phrase):
+                exact.append("false")
+                continue
+            if conjunctive:
+                necessary.extend(_lexeme(t) for t in dict.fromkeys(phrase))
+            exact.append(self.on_a_page(phrase))
+        exact += [self.code(c) for c in parsed.codes]
+        if conjunctive:
+            clauses = [f"d.tsv @@ {self.tsquery(' & '.join(necessary))}"] if necessary else []
+            clauses += exact
+            return "(" + " AND ".join(clauses) + ")"
+        clauses = (
+            [f"d.tsv @@ {self.tsquery(' | '.join(_lexeme(t) for t in plain))}"] if plain else []
+        )
+        clauses += exact
+        return "(" + " OR ".join(clauses) + ")"
+
+    def filters(self, query: SearchQuery) -> list[str]:
+        out = []
+        if query.framework_id is not None:
+            out.append(f"d.framework_id = {self.bind(query.framework_id)}")
+        if query.indicator:
+            out.append(
+                f"d.indicator_codes @> CAST({self.bind([query.indicator.strip()])} AS text[])"
+            )
+        if query.file_type:
+            out.append(f"d.file_type = {self.bind(query.file_type)}")
+        if query.status:
+            out.append(f"d.status = {self.bind(query.status)}")
+        if query.doc_ids is not None:
+            out.append(f"d.doc_id = ANY(CAST({self.bind(sorted(query.doc_ids))} AS bigint[]))")
+        return out
+
+    def score(self, parsed: ParsedQuery) -> str:
+        """Cover density of the words, phrases and nearby chunks, plus the code scores."""
+        alternatives: list[str] = []
+        for term in parsed.terms:
+            options = [_lexeme(term.text)] if _fits(term.text) else []
+            if term.parts and all(_fits(p) for p in term.parts):
+                options.append(_phrase(term.parts))
+            alternatives.extend(options)
+        for phrase in parsed.phrases + parsed.nearby:
+            if all(_fits(t) for t in phrase):
+                alternatives.append(_phrase(phrase))
+        parts = []
+        if alternatives:
+            rank_query = self.tsquery(" | ".join(dict.fromkeys(alternatives)))
+            parts.append(
+                f"ts_rank_cd(CAST(:weights AS real[]), d.tsv, {rank_query}, {RANK_NORMALIZATION})"
+            )
+        for code in parsed.codes:
+            value, array = self.bind(code), f"CAST({self.bind([code])} AS text[])"
+            parts.append(
+                f"(CASE WHEN d.code = {value} THEN {CODE_SCORES['code']} ELSE 0 END"
+                f" + CASE WHEN d.entry_codes @> {array} THEN {CODE_SCORES['entry_codes']} ELSE 0 END"
+                f" + CASE WHEN d.indicator_codes @> {array}"
+                f" THEN {CODE_SCORES['indicator_codes']} ELSE 0 END)"
+            )
+        return "(" + " + ".join(f"CAST({p} AS float8)" for p in parts) + ")" if parts else "0.0"
+
+
+# -- tsvector and tsquery literals --
+
+
+def _quote(token: str) -> str:
+    """A lexeme in tsvector/tsquery syntax: quoted, quotes doubled, backslashes escaped."""
+    return "'" + token.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _lexeme(token: str) -> str:
+    return _quote(token)
+
+
+def _phrase(tokens: Sequence[str]) -> str:
+    if len(tokens) == 1:
+        return _quote(tokens[0])
+    return "(" + " <-> ".join(_quote(t) for t in tokens) + ")"
+
+
+def _fits(token: str) -> bool:
+    """Whether a token can be a lexeme (PostgreSQL refuses words of 2 KB and more)."""
+    return len(token) * 4 <= MAX_LEXEME_BYTES or len(token.encode()) <= MAX_LEXEME_BYTES
+
+
+def _query_tokens(parsed: ParsedQuery) -> list[str]:
+    """The tokens ``PageMatcher`` asks the idf of: words, codes, tokens of phrases."""
+    tokens = [t.text for t in parsed.terms] + list(parsed.codes)
+    tokens += [t for p in parsed.phrases + parsed.nearby for t in p]
+    return list(dict.fromkeys(tokens))
+
+
+def _tsvector(segments: Iterable[tuple[list[RawToken], str]], gap: int = 1) -> str:
+    """A tsvector literal of token segments (tokens, weight), each after the last one
+    with ``gap`` free positions between them; positions are 1-based token ordinals.
+
+    Positions are clamped to PostgreSQL's limits here rather than by PostgreSQL (past
+    16,383 a token keeps one position, 16,383; past 256 positions a lexeme gets no more):
+    every token stays a lexeme. A vector too long for PostgreSQL loses its positions.
+    """
+    positions: dict[str, list[str]] = {}
+    last: dict[str, int] = {}
+    offset = 1
+    for tokens, weight in segments:
+        if not tokens:
+            continue
+        for token, pos, _, _ in tokens:
+            at = min(pos + offset, MAX_POSITION)
+            seen = positions.get(token)
+            if seen is None:
+                if not _fits(token):
+                    continue
+                positions[token] = [f"{at}{weight}"]
+                last[token] = at
+            elif len(seen) < MAX_POSITIONS and last[token] != at:
+                seen.append(f"{at}{weight}")
+                last[token] = at
+        offset += tokens[-1][1] + 1 + gap
+    # size as PostgreSQL stores it: per lexeme 4 bytes + text, per position 2 bytes
+    size = sum(len(t.encode()) + 6 + 2 * len(p) for t, p in positions.items())
+    if size > MAX_TSVECTOR_BYTES:
+        lexemes, total = [], 0
+        for token in positions:
+            total += len(token.encode()) + 4
+            if total > MAX_TSVECTOR_BYTES:
+                break
+            lexemes.append(_quote(token))
+        return " ".join(lexemes)
+    return " ".join(f"{_quote(t)}:{','.join(p)}" for t, p in positions.items())
+
+
+def _document_row(prepared: PreparedDoc) -> dict[str, Any]:
+    doc = prepared.doc
+    segments = [(prepared.title, "A")] + [(tokens, "B") for _, tokens in prepared.pages]
+    return {
+        "doc_id": doc.doc_id,
+        "framework_id": doc.framework_id,
+        "file_type": doc.file_type or "",
+        "status": doc.status or "",
+        "year": doc.year,
+        "code": doc.code or "",
+        "entry_codes": list(doc.entry_codes),
+        "indicator_codes": list(doc.indicator_codes),
+        "tsv": _tsvector(segments),
+        "pages": json.dumps([page.to_json() for page, _ in prepared.pages], ensure_ascii=False),
+    }
+
+
+def _page_rows(prepared: PreparedDoc) -> list[dict[str, Any]]:
+    """The title (page 0) and each page with tokens, for phrases."""
+    doc_id = prepared.doc.doc_id
+    pages = [(0, prepared.title)] + [(page.number, tokens) for page, tokens in prepared.pages]
+    return [
+        {"doc_id": doc_id, "page": number, "tsv": _tsvector([(tokens, "")])}
+        for number, tokens in pages
+        if tokens
+    ]
+
+
+# -- connections --
+
+
+def _engine_for(url: str | None) -> Engine:
+    if not url:
+        raise IndexerError("the postgres search backend needs engine=... or a database URL")
+    try:
+        parsed = make_url(url)
+    except Exception as e:
+        raise IndexerError(f"not a database URL: {url!r}") from e
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlstate(e: DBAPIError) -> str | None:
+    return getattr(e.orig, "sqlstate", None)
+
+
+register_backend("postgres", PostgresBackend)
