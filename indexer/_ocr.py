@@ -25,13 +25,18 @@ if TYPE_CHECKING:
 class OcrSettings:
     """Tuning knobs of the OCR pipeline; the defaults are the measured best (bench/ocr.py).
 
-    Measured on derived__fzu_撰写规范_p1-3_scanlike.pdf (3 A4 pages rendered at 150 dpi,
-    grayscale) on a 2-core AMD EPYC VM, accuracy = 1 - edit distance / length over
-    CJK + alphanumeric characters:
-      RapidOCR defaults (cls on, rec batch 6, rec height 48, det at full size): 6.2 s/page, 99.86 %
-      cls off, 2 threads, rec batch 1:                                          3.8 s/page, 99.86 %
-      + rec height 32:                                                          2.2 s/page, 99.86 %
-      + detection on a copy scaled to 960 px long side (these defaults):        see bench/ocr.py
+    Measured with bench/ocr.py on derived__fzu_撰写规范_p1-3_scanlike.pdf (3 A4 pages
+    rendered at 150 dpi, grayscale) on a 2-core AMD EPYC VM; accuracy = 1 - edit distance /
+    length over CJK + alphanumeric characters, all pages together:
+
+      wall s/page (accuracy)                    quiet machine   busy machine (load 5-7)
+      RapidOCR as shipped (cls on, batch 6,
+        rec height 48, det at full size)        5.6 (99.86 %)   27.9
+      cls off, 2 threads, batch 1               4.0 (99.86 %)    9.0
+      + rec height 32                           2.6 (99.86 %)    6.6
+      + detection on a 960 px copy              1.6 (99.93 %)    3.5 (99.93 %)
+    The quiet column was measured with ONNX Runtime's default spin-waiting, the busy column
+    without it (see spin_wait; with it the last row takes 8.3 s/page when busy).
     """
 
     # Detection runs on a copy whose long side is at most this many pixels; the boxes are
