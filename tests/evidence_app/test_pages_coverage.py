@@ -190,7 +190,7 @@ def test_coverage_page_shows_the_evidence_set(
     levels = dict(
         re.findall(
             r'data-code="([\d.]+)">.*?data-figure="entries">(\d+/\d+)<',
-            page[page.index('id="levels-h"') : page.index('id="indicators-h"')],
+            page[page.index('id="levels-h"') : page.index('id="departments-h"')],
             re.S,
         )
     )
@@ -203,7 +203,7 @@ def test_coverage_page_shows_the_evidence_set(
     assert _overdue_rows(page) == ["1.2.2", "2.3.4", "4.3.1"]
 
     # the findings, grouped by kind (most severe first), each with its link
-    findings = page[page.index('id="findings"') : page.index('id="departments"')]
+    findings = page[page.index('id="findings"') :]
     groups = re.findall(
         r'<details class="finding-group severity-(\w+)[^"]*" data-kind="(\w+)"', findings
     )
@@ -219,7 +219,7 @@ def test_coverage_page_shows_the_evidence_set(
     assert f'href="/documents/{evidence["unmatched-code"]}">去处理' in findings
 
     # departments: nobody named yet
-    departments = page[page.index('id="departments"') :]
+    departments = page[page.index('id="departments"') : page.index('id="indicators"')]
     assert "（未指定）" in departments and "217/229" in departments
 
 
@@ -253,7 +253,7 @@ def test_filters(runtime, framework_id, evidence, users, login) -> None:  # noqa
     assert codes("&dept=招生办") == ["1.2.1", "1.2.2", "1.2.3", "2.3.4"]
     assert len(codes("&dept=-")) == 53 - 3
     page = client.get(base).get_data(as_text=True)
-    departments = page[page.index('id="departments"') :]
+    departments = page[page.index('id="departments"') : page.index('id="indicators"')]
     assert 'data-department="招生办"' in departments
     # 1.2.1 (2), 1.2.2 (5), 1.2.3 (1) and 2.3.4-2: 2 filled of 9, 7 missing; overdue as of
     # today (the service counts the department figures by today): 1.2.2-4, 1.2.3-1, 2.3.4-2
