@@ -1,7 +1,8 @@
 """Check a KPI's reported completion (中期完成度) against its own figures.
 
 computed = 中期实现值 ÷ 中期目标值 × 100 (for a target written "≤ x" or "< x", where lower
-is better, it is 目标值 ÷ 实现值 × 100). Reports use two conventions: the plain ratio
+is better, it is 目标值 ÷ 实现值 × 100). A row with no 中期目标值 at all (a final report's
+table: 期满目标值 / 实现值 / 完成度) is computed on its 期满目标值, and says so. Reports use two conventions: the plain ratio
 (``uncapped``: 30/15 is 200 %) and the ratio capped at 100 % (``capped``). Which one a table
 uses is decided per group of KPIs sharing their code without its last part (``1.1.4.*``: one
 table of the report): each row whose ratio is above 100 % votes for the convention its reported
@@ -87,6 +88,17 @@ class CompletionCheck:
         }
 
 
+def target_text(row: KpiFigures) -> str:
+    """中期目标值; 期满目标值 for a row without one (a table with no 中期 column)."""
+    return row.midterm_target.strip() or row.final_target.strip()
+
+
+def target_label(row: KpiFigures) -> str:
+    return (
+        "中期目标值" if row.midterm_target.strip() or not row.final_target.strip() else "期满目标值"
+    )
+
+
 def group_of(code: str) -> str:
     return code.rsplit(".", 1)[0] if "." in code else code
 
@@ -142,7 +154,7 @@ def check_completion(rows: list[KpiFigures]) -> list[CompletionCheck]:
     prepared: list[tuple[KpiFigures, Figure | None, float | None]] = []
     votes: dict[str, Counter[str]] = {}
     for row in rows:
-        mid = parse_figure(row.midterm_target)
+        mid = parse_figure(target_text(row))
         computed = None
         if row.achieved_value is not None and mid is not None:
             computed = ratio(row.achieved_value, mid)
@@ -179,13 +191,13 @@ def check_completion(rows: list[KpiFigures]) -> list[CompletionCheck]:
             )
             continue
         if mid is None or computed is None:
-            target = row.midterm_target or "未填写"
+            target = target_text(row) or "未填写"
             out.append(
                 CompletionCheck(
                     row.code,
                     "target_not_numeric",
                     reported=reported,
-                    detail=f"{label}：中期目标值“{target}”不是可计算的数字，"
+                    detail=f"{label}：{target_label(row)}“{target}”不是可计算的数字，"
                     f"实现值 {_num(row.achieved_value)}、报告完成度 {shown} 无法核对",
                 )
             )
@@ -206,7 +218,7 @@ def check_completion(rows: list[KpiFigures]) -> list[CompletionCheck]:
         alternatives = _alternatives(row, mid)
         agreeing = [k for k, v in alternatives.items() if agrees(reported, v, tol)]
         figures = (
-            f"实现值 {_num(row.achieved_value)} ÷ 中期目标值 {row.midterm_target} = "
+            f"实现值 {_num(row.achieved_value)} ÷ {target_label(row)} {target_text(row)} = "
             f"{_pct(computed)}，报告完成度 {shown}"
         )
         if computed < BELOW_TARGET and reported >= 100 - tol - EPSILON:

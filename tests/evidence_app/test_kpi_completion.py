@@ -157,6 +157,16 @@ def test_targets_written_in_many_ways() -> None:
     ]
 
 
+def test_a_table_without_midterm_targets_uses_the_final_target() -> None:
+    rows = [fig("3.1.1", "", 12, "120%", final="10"), fig("3.1.2", "", 12, "150%", final="10")]
+    checks = check_completion(rows)
+    assert [(c.code, c.outcome, round(c.computed, 2)) for c in checks] == [
+        ("3.1.1", "ok", 120.0),
+        ("3.1.2", "completion_mismatch", 120.0),
+    ]
+    assert "实现值 12 ÷ 期满目标值 10 = 120%，报告完成度 150%" in checks[1].detail
+
+
 def test_rounding_tolerance_is_half_the_last_written_digit() -> None:
     # 22 ÷ 15 = 146.67 %: 147 % is a correct rounding, 146 % is not
     assert outcomes([fig("1.1.1.1", "15", 22, "147%")]) == [("1.1.1.1", "ok")]
