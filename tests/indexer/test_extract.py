@@ -124,6 +124,28 @@ def test_detect_text_and_unknown(tmp_path: Path):
     assert detect_file_type(empty, "x.unknownext") == "unknown"
 
 
+def test_blobs_named_by_hash_extract_like_their_files(tmp_path: Path, text_pdf: Path):
+    """The app stores files under their SHA-256 without a suffix (openpyxl minds that)."""
+    import hashlib
+
+    csv = tmp_path / "名单.csv"
+    csv.write_bytes(CSV_TEXT.encode("gbk"))
+    files = [
+        text_pdf,
+        make_docx(tmp_path / "方案.docx"),
+        make_xlsx(tmp_path / "课程.xlsx"),
+        csv,
+    ]
+    for original in files:
+        data = original.read_bytes()
+        blob = tmp_path / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(exist_ok=True)
+        blob.write_bytes(data)
+        file_type = detect_file_type(blob, original.name)
+        assert file_type == detect_file_type(original)
+        assert list(extract_pages(blob, file_type)) == list(extract_pages(original)), original
+
+
 # -- PDF ----------------------------------------------------------------------------------
 
 

@@ -369,3 +369,16 @@ def test_detect_every_corpus_file(corpus_dir: Path):
         if path.stat().st_size:
             assert found[path.name] == (expected, expected), path.name
     assert len(found) >= 60
+
+
+def test_legacy_formats_as_hash_named_blobs(corpus_dir: Path, tmp_path: Path):
+    """xlrd and the .doc converters get suffix-less paths from the blob store too."""
+    names = ["easyexcel__t01.xls"]
+    if shutil.which("catdoc"):
+        names.append(DOCS[0][0])
+    for name in names:
+        original = corpus_file(corpus_dir, name)
+        blob = tmp_path / f"blob{len(name)}"
+        blob.write_bytes(original.read_bytes())
+        assert detect_file_type(blob) == detect_file_type(original)
+        assert list(extract_pages(blob)) == list(extract_pages(original))
