@@ -16,11 +16,11 @@ from evidence_app.security import acting_user, csrf, forbid, require
 from evidence_app.services import audit
 from evidence_app.services import documents as document_service
 from evidence_app.services import frameworks as framework_service
-from evidence_app.services.ingest import document_summary, ingest_uploads
+from evidence_app.services.ingest import document_summary
 from evidence_app.services.search import search_documents
 from evidence_app.services.users import user_for_token
 from evidence_app.views._helpers import get_or_404, int_arg
-from evidence_app.views.upload import upload_target, uploads_from_request
+from evidence_app.views.upload import UploadRequestError, store_uploads
 from evidence_app.web import db_session
 from storage import Document, Framework
 
@@ -148,28 +148,10 @@ def show_framework(framework_id: int):  # noqa: ANN201
 @bp.post("/documents")
 @require("upload")
 def upload_documents():  # noqa: ANN201
-    session = db_session()
-    framework_id, entry_id, indicator_id = upload_target(session)
-    if entry_id == -1 or indicator_id == -1:
-        return jsonify({"error": "指定的佐证条目或指标不存在"}), 404
-    if framework_id is not None and session.get(Framework, framework_id) is None:
-        return jsonify({"error": f"指标体系 {framework_id} 不存在"}), 404
-    uploads = uploads_from_request()
-    if not uploads:
-        return jsonify({"error": "缺少文件字段 files"}), 400
-    runtime = get_runtime()
-    report = ingest_uploads(
-        session,
-        runtime,
-        uploads,
-        framework_id=framework_id,
-        user=acting_user(),
-        entry_id=entry_id,
-        indicator_id=indicator_id,
-        process=False,
-    )
-    session.commit()
-    runtime.enqueue(report.new_ids)
+    try:
+        report = store_uploads(db_session())
+    except UploadRequestError as e:
+        return jsonify({"error": str(e)}), e.status
     too_large = [r for r in report.rejected if "上传上限" in r["reason"]]
     if too_large and not report.accepted:
         return jsonify({"error": too_large[0]["reason"], **report.as_json()}), 413

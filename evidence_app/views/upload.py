@@ -75,16 +75,26 @@ def page():  # noqa: ANN201
     )
 
 
-@bp.post("/upload")
-@require("upload")
-def receive():  # noqa: ANN201
-    session = db_session()
+class UploadRequestError(Exception):
+    """An upload request that cannot be served: message (Chinese) and HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def store_uploads(session):  # noqa: ANN001, ANN201
+    """Store the request's files (ZIPs expanded), commit, queue them; the ingest report.
+
+    Shared by the upload page and the API, so both store exactly what the CLI stores."""
     framework_id, entry_id, indicator_id = upload_target(session)
     if entry_id == -1 or indicator_id == -1:
-        return jsonify({"error": "指定的佐证条目或指标不存在"}), 404
+        raise UploadRequestError("指定的佐证条目或指标不存在", 404)
+    if framework_id is not None and session.get(Framework, framework_id) is None:
+        raise UploadRequestError(f"指标体系 {framework_id} 不存在", 404)
     uploads = uploads_from_request()
     if not uploads:
-        return jsonify({"error": "没有收到文件"}), 400
+        raise UploadRequestError("缺少文件字段 files", 400)
     runtime = get_runtime()
     report = ingest_uploads(
         session,
@@ -98,6 +108,16 @@ def receive():  # noqa: ANN201
     )
     session.commit()
     runtime.enqueue(report.new_ids)
+    return report
+
+
+@bp.post("/upload")
+@require("upload")
+def receive():  # noqa: ANN201
+    try:
+        report = store_uploads(db_session())
+    except UploadRequestError as e:
+        return jsonify({"error": str(e)}), e.status
     return jsonify(report.as_json())
 
 
