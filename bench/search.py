@@ -2,12 +2,14 @@
 
 Builds N documents of 2-20 KB (UTF-8) by recombining paragraphs of the seed texts, split
 into pages of about 2 KB, with evidence codes, indicator codes and filter fields; runs 50
-Chinese queries of 1-3 words against each backend (Whoosh, tantivy) and against a bare
+Chinese queries of 1-3 words against each backend (Whoosh, tantivy, postgres) and against a bare
 Whoosh index (StandardAnalyzer, QueryParser, no app code) of the same text, and prints the
 index build times. Documents and indexes are cached under bench/.cache/ (``--rebuild``).
 
     .venv/bin/python bench/search.py              # 20,000 documents
     .venv/bin/python bench/search.py --docs 2000  # quicker
+    .venv/bin/python bench/search.py --backends postgres \
+        --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test  # schema bench_<docs>
 """
 
 from __future__ import annotations
@@ -154,6 +156,8 @@ def code_digest() -> str:
 def build(kind: str, n: int, docs: list[IndexDoc], rebuild: bool) -> tuple[Path, float, bool]:
     """Index directory, build seconds, and whether it came from the cache."""
     version = "bare" if kind == "bare-whoosh" else code_digest()
+    if kind == "postgres":
+        version += hashlib.sha256((ROOT / "indexer/_postgres.py").read_bytes()).hexdigest()[:6]
     path = CACHE / f"index-{kind}-{n}-{version}"
     stamp = path / "bench-build.json"
     if stamp.exists() and not rebuild:
@@ -163,11 +167,35 @@ def build(kind: str, n: int, docs: list[IndexDoc], rebuild: bool) -> tuple[Path,
     if kind == "bare-whoosh":
         build_bare_whoosh(path, docs)
     else:
-        with open_index(kind, path) as index:
+        with open_index(kind, location(kind, path, fresh=True)) as index:
             index.add(docs)
+        path.mkdir(parents=True, exist_ok=True)  # postgres: only the stamp is kept here
     seconds = time.perf_counter() - started
     stamp.write_text(json.dumps({"seconds": seconds}))
     return path, seconds, False
+
+
+#: --postgres-url: the postgres backend's index goes in the schema bench_<docs> there.
+POSTGRES_URL = ""
+
+
+def location(kind: str, path: Path, fresh: bool = False) -> str | Path:
+    """Where ``open_index`` finds the index: ``path``, or for postgres a database URL."""
+    if kind != "postgres":
+        return path
+    if not POSTGRES_URL:
+        sys.exit("--postgres-url is needed for the postgres backend")
+    from sqlalchemy import create_engine, text
+
+    schema = "bench_" + path.name.split("-")[2]
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        if fresh:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
 
 
 def build_bare_whoosh(path: Path, docs: list[IndexDoc]) -> None:
@@ -193,7 +221,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 def time_backend(kind: str, path: Path, queries: list[str]) -> tuple[list[float], float]:
-    with open_index(kind, path) as index:
+    with open_index(kind, location(kind, path)) as index:
         samples, totals = [], []
         for q in queries:
             index.search(SearchQuery(q))
@@ -233,7 +261,10 @@ def main() -> None:
         "--backends", default="tantivy,whoosh,bare-whoosh", help="comma-separated list"
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes")
+    parser.add_argument("--postgres-url", default="", help="database for the postgres backend")
     args = parser.parse_args()
+    global POSTGRES_URL
+    POSTGRES_URL = args.postgres_url
     if not SEEDS.is_dir():
         sys.exit(f"seed texts not found at {SEEDS}")
 

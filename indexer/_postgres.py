@@ -252,12 +252,19 @@ class PostgresBackend(SearchBackend):
 
     # -- reading --
 
-    def _read(self, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    def _read(
+        self, sql: str, params: dict[str, Any] | None = None, *, search: bool = False
+    ) -> list[Any]:
         if self._closed:
             raise IndexerError("the index is closed")
         try:
             with self.engine.connect() as conn:
-                return list(conn.execute(text(sql), params or {}))
+                if search:
+                    # the planner does not count the cost of reading a vector out of the
+                    # TOAST table: a sequential scan reads every document's, the GIN index
+                    # none (a word needs no recheck), ranking then only the matches'
+                    conn.execute(text("SET LOCAL enable_seqscan = off"))
+                return list(conn.execute(text(sql), params or {}))  # then rolled back
         except SQLAlchemyError as e:
             raise IndexerError(f"cannot read the PostgreSQL search index: {e}") from e
 
@@ -294,6 +301,7 @@ class PostgresBackend(SearchBackend):
                 JOIN {self._docs} d ON d.doc_id = m.doc_id
                 ORDER BY m.score DESC, m.doc_id""",
             {**sql.params, "limit": limit, "offset": offset},
+            search=True,
         )
         self._local.df_tokens = _query_tokens(parsed)
         self._local.df = None
@@ -301,7 +309,7 @@ class PostgresBackend(SearchBackend):
             total = int(rows[0].total)
         elif offset > 0 or limit == 0:  # past the last match: count them on their own
             counted = self._read(
-                f"SELECT count(*) FROM {self._docs} d WHERE {condition}", sql.params
+                f"SELECT count(*) FROM {self._docs} d WHERE {condition}", sql.params, search=True
             )
             total = int(counted[0][0])
         else:
@@ -336,7 +344,7 @@ class PostgresBackend(SearchBackend):
                 )
             else:
                 parts.append("0")
-        row = self._read(f"SELECT {', '.join(parts)}", params)[0]
+        row = self._read(f"SELECT {', '.join(parts)}", params, search=True)[0]
         out = {"": int(row[0])}
         out.update({t: int(v) for t, v in zip(tokens, row[1:], strict=True)})
         return out
