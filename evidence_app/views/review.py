@@ -85,6 +85,9 @@ def indicator(indicator_id: int):  # noqa: ANN201
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
     raw = request.form.get("score", "").strip()
+    if node.children:
+        flash("专家评分给到末级指标（如三级指标），本指标的分数由下级指标汇总。", "error")
+        return _back_to_indicator(node)
     if not raw:
         # a review without a score would replace the standing score (the newest counts);
         # remarks without a score go to the comments

@@ -113,6 +113,8 @@ def test_roles(app, runtime, framework_id, users, login, role: str) -> None:  # 
         response.close()
         if role in allowed:
             assert response.status_code == 200, (template, response.status_code)
+            # the CSP allows no inline styles or scripts
+            assert 'style="' not in body and "<script>" not in body and "onclick" not in body
         else:
             assert response.status_code == 403, (template, response.status_code)
             assert "您没有权限" in body

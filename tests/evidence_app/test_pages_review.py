@@ -101,8 +101,9 @@ def test_roles(world, login, runtime, role: str) -> None:  # noqa: ANN001
     assert (f'action="/review/indicators/{world["leaf"]}"' in leaf_page) == may_review
     assert (f'action="/review/indicators/{world["leaf"]}/comments"' in leaf_page) == may_comment
     assert ("/responsibility" in leaf_page) == (role == "admin")
-    for page in (doc_page, leaf_page):  # every form posts a CSRF token
+    for page in (doc_page, leaf_page):  # every form posts a CSRF token; nothing inline
         assert page.count('<form method="post"') == page.count('name="csrf_token"')
+        assert 'style="' not in page and "<script>" not in page
     # everyone who reads sees the review section
     assert 'id="review"' in doc_page and "审核记录" in doc_page
     assert "专家评分" in leaf_page
@@ -271,6 +272,28 @@ def test_expert_score_is_shown_to_every_reader(world, login, runtime) -> None:  
             .order_by(AuditLog.id)
         ).all()
         assert [d["expert_score"] for d in scores] == [1.0, 1.5]
+
+
+def test_inner_indicators_take_comments_not_scores(world, login, runtime) -> None:  # noqa: ANN001
+    with runtime.session() as s:
+        level2 = s.scalar(select(Indicator.id).where(Indicator.code == "2.3"))
+    client = login(world["users"]["reviewer"])
+    page = client.get(f"/indicators/{level2}").get_data(as_text=True)
+    assert f'action="/review/indicators/{level2}"' not in page
+    assert f'action="/review/indicators/{level2}/comments"' in page
+    page = client.post(
+        f"/review/indicators/{level2}", data={"score": "1"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert _flashes(page) == ["专家评分给到末级指标（如三级指标），本指标的分数由下级指标汇总。"]
+    with runtime.session() as s:
+        assert (
+            s.scalar(
+                select(func.count())
+                .select_from(AuditLog)
+                .where(AuditLog.action == "indicator.score")
+            )
+            == 0
+        )
 
 
 # -- responsibility ---------------------------------------------------------------------------
