@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import multiprocessing
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -362,6 +363,20 @@ def test_pagination(backend: SearchBackend) -> None:
     pages = [search(backend, "评估", limit=10, offset=o) for o in (0, 10, 20, 30)]
     assert [p.total for p in pages] == [25, 25, 25, 25]
     assert [ids(p) for p in pages] == [order[:10], order[10:20], order[20:], []]
+
+
+def test_total_counts_every_matching_document(backend: SearchBackend) -> None:
+    """Not only those the engine scored on its way to the top 5 (Whoosh prunes)."""
+    rng = random.Random(1)
+    docs = []
+    for i in range(1, 301):
+        words = ["学院"] * rng.randint(1, 5) + ["发展"] * rng.randint(0, 5) + ["其他"] * 40
+        rng.shuffle(words)
+        docs.append(IndexDoc(i, "学院简介" if i % 7 == 0 else "材料", [Page(1, "，".join(words))]))
+    backend.add(docs)
+    with_both = sum(1 for d in docs if "发展" in d.pages[0].text)
+    assert search(backend, "学院", limit=5).total == 300
+    assert search(backend, "学院 发展", limit=5).total == with_both
 
 
 def test_parse_query() -> None:
