@@ -71,8 +71,23 @@ class Runtime:
                 if self._index is None:
                     from indexer import open_index
 
+                    self._load_dictionary()
                     self._index = open_index(self.config.SEARCH_BACKEND, **self.index_options())
         return self._index
+
+    def _load_dictionary(self) -> None:
+        """Every process (web, worker, CLI) adds the same framework terms before it tokenizes."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from evidence_app.services.frameworks import load_framework_terms
+
+        session = self.session()
+        try:
+            load_framework_terms(session)
+        except SQLAlchemyError:  # no schema yet (before `evidence init`): nothing to load
+            session.rollback()
+        finally:
+            session.close()
 
     def index_options(self) -> dict[str, Any]:
         if self.config.SEARCH_BACKEND == "postgres":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,10 @@ def import_parsed(
             )
         )
     session.flush()
+    from indexer import add_user_words
+
+    titles = [n.name for n in parsed.walk()] + [e.title for n in parsed.leaves for e in n.entries]
+    add_user_words(sorted(framework_terms(titles)))
     report = framework_report(session, framework, parsed)
     report["created"] = created
     report["links_moved"] = relinked["moved"]
@@ -229,6 +234,34 @@ def _sync_tree(session: Session, framework: Framework, parsed: ParsedFramework) 
             session.delete(i)
         session.flush()
     return {"moved": moved, "dropped": dropped}
+
+
+# Connectors and function words where a title splits into its terms.
+_TERM_BREAK = re.compile(r"[^\u4e00-\u9fff]+|[与和及的之或等]")
+
+
+def framework_terms(titles: Iterable[str]) -> set[str]:
+    """Terms of indicator and entry titles for the tokenizer's dictionary.
+
+    '专业设置与区域重点产业匹配度' -> 专业设置; '校企合作“订单班”建设管理办法' -> 校企合作, 订单班,
+    建设管理办法. Whole long titles would hide their sub-words, so only 2–8 character runs
+    between connectors are taken.
+    """
+    terms: set[str] = set()
+    for title in titles:
+        for chunk in _TERM_BREAK.split(title or ""):
+            if 2 <= len(chunk) <= 8:
+                terms.add(chunk)
+    return terms
+
+
+def load_framework_terms(session: Session) -> int:
+    """Add every framework's indicator and entry title terms to this process's dictionary."""
+    from indexer import add_user_words
+
+    titles = list(session.scalars(select(Indicator.name)))
+    titles += list(session.scalars(select(CatalogEntry.title)))
+    return add_user_words(sorted(framework_terms(titles)))
 
 
 def _indicator_code_of(code: str) -> str:

@@ -534,3 +534,19 @@ def test_new_version_of_table_keeps_documents_linked(
     assert linked("2.3.4.4") == (None, "2.3.4")
     assert linked("1.2.1-2") == (None, "1.2.1")
     assert "2.3.4.4" not in {a.code for a in session.scalars(select(ImportAnomaly))}
+
+
+def test_import_adds_title_terms_to_the_dictionary(make_framework, runtime) -> None:
+    from evidence_app.services.frameworks import framework_terms, load_framework_terms
+    from indexer import tokenize
+
+    assert framework_terms(["校企合作“订单班”建设管理办法(粤工程职院发(2019)37号)"]) == {
+        "校企合作",
+        "订单班",
+        "建设管理办法",
+        "粤工程职院发",
+    }
+    make_framework()
+    assert "建设管理办法" in [t.text for t in tokenize("订单班建设管理办法的通知")]
+    with runtime.session() as s:
+        assert load_framework_terms(s) == 0  # every term is already in this process
