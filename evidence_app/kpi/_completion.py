@@ -231,7 +231,7 @@ def check_completion(rows: list[KpiFigures]) -> list[CompletionCheck]:
                     tolerance=tol,
                     convention=convention,
                     agrees_with=agreeing,
-                    detail=f"{label}：未达中期目标却报告已完成（{figures}）",
+                    detail=f"{label}：{figures}，未达目标却报告已完成",
                 )
             )
             continue
@@ -264,9 +264,9 @@ def check_completion(rows: list[KpiFigures]) -> list[CompletionCheck]:
             "capped": "本组其余指标封顶100%报告",
             "either": "",
         }[convention]
-        detail = f"{label}：完成度不一致（{figures}"
+        detail = f"{label}：{figures}"
         detail += f"；{group_rule}" if group_rule else ""
-        detail += f"{how}）"
+        detail += how
         out.append(
             CompletionCheck(
                 row.code,

@@ -408,7 +408,10 @@ def check_report(session: Session, framework_id: int) -> dict[str, Any]:
     checks = kpi_checks(session, framework_id)
     scoring_data = scoring.scoring_report(session, framework_id)
     completion = [_completion_finding(i, c) for i, c in checks if c.outcome in KPI_SEVERITY]
-    findings = completion + scoring_data["findings"]
+    rank = {"high": 0, "medium": 1, "low": 2}
+    findings = sorted(
+        completion + scoring_data["findings"], key=lambda f: (rank[f["severity"]], f["order"])
+    )
     outcomes = Counter(c.outcome for _, c in checks)
     return {
         "framework": {"id": framework.id, "name": framework.name},

@@ -208,8 +208,8 @@ def test_kpi_page_shows_the_completion_check(
     assert "绩效指标 类别 数量指标 期满目标值 9 中期目标值 4.5 中期实现值 9 报告完成度 100%" in text
     assert "核算完成度 200.00%（实现值 ÷ 中期目标值）" in text
     assert (
-        "核对结果 完成度不一致：1.1.5.3 成立产业学院：完成度不一致（实现值 9 ÷ 中期目标值 4.5 = 200%"
-        in text
+        "核对结果 完成度不一致：1.1.5.3 成立产业学院：实现值 9 ÷ 中期目标值 4.5 = 200%，报告完成度 100%；"
+        "本组其余指标按实际比例报告（不封顶）；按“实现值÷中期目标值，封顶100%”计算则一致" in text
     )
     assert "来源 表 1 第 4 行" in text
     text = text_of(client.get(f"/indicators/{indicator_id(session, fw, '1.2.5.1')}"))
