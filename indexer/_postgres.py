@@ -12,8 +12,9 @@ Tables (``table_prefix`` + name, created on first open):
 
 - ``documents``: one row per document, the layout of ``indexer._backend``: filter columns,
   ``tsv`` (title tokens weighted A, then each page weighted B, one free position between
-  them) and ``pages`` (the JSON of ``PageText`` per page). Words, ranking, the AND, the
-  count, filters and pagination run on these rows. GIN indexes on ``tsv`` and the codes.
+  them), its summary ``rank_tsv`` and ``pages`` (the JSON of ``PageText`` per page).
+  Words, ranking, the AND, the count, filters and pagination run on these rows. GIN
+  indexes on ``tsv`` and the codes.
 - ``pages``: one row per page (page 0 is the title) with the page's own ``tsvector``, for
   phrases only. A tsvector keeps positions up to 16,383 and 256 positions per lexeme, so
   in the document's vector a phrase on page 40 of a long report, or the 300th 学生 of a
@@ -21,10 +22,16 @@ Tables (``table_prefix`` + name, created on first open):
   spans two pages when it is matched within one page.
 
 Ranking is ``ts_rank_cd`` (cover density, a title word counting four times a page word,
-divided by 1 + log of the document length) plus the constant scores of codes that
-match; PostgreSQL has no BM25, so among documents that match alike the order can differ
-from Whoosh and tantivy (ties go to the lower doc_id). ``_idf`` counts documents per
-query token with the GIN index, once per search.
+divided by 1 + log of the document length) plus the constant scores of codes that match.
+PostgreSQL has no BM25 (no idf in the rank), so among documents that match alike the order
+can differ from Whoosh and tantivy; ties go to the lower doc_id. A GIN index finds the
+matches without reading their vectors, but ranking reads each match's vector (10-20 KB,
+out of line in TOAST): a common word in 20,000 documents would take a second. So the
+count comes first, and more than ``EXACT_RANK`` matches are ranked with ``rank_tsv``, a
+summary kept in the row (the title, and the ``SUMMARY_WORDS`` most frequent words of the
+pages with their first positions): documents where the word is frequent or in the title
+come first, the others follow by doc_id. ``_idf`` counts documents per query token with
+the GIN index, in the same statement as the count.
 
 Several app servers write at once: rows are upserted (``INSERT ... ON CONFLICT``) and
 deleted by id, in doc_id order; the only locks are the rows' own. ``lock_timeout`` bounds
@@ -39,7 +46,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
@@ -54,18 +62,24 @@ from indexer._backend import (
     prepare_batches,
     register_backend,
 )
-from indexer._query import ParsedQuery
+from indexer._query import STOP_WORDS, ParsedQuery
 from indexer._snippets import PageText
 from indexer._tokenize import RawToken
 from indexer._types import IndexDoc, IndexerError, IndexLockedError, SearchQuery
 
 #: Written as the comment of the documents table; a table with another comment is refused.
-LAYOUT = "evidence search index, layout 1"
+LAYOUT = "evidence search index, layout 2"
 #: ts_rank_cd weights for {D, C, B, A}: pages are B, the title A (4x: 1 + TITLE_BOOST 3).
 RANK_WEIGHTS = [0.1, 0.1, 0.25, 1.0]
 #: ts_rank_cd normalization: divide by 1 + log(document length), as BM25 favours short ones.
 RANK_NORMALIZATION = 1
 CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
+#: Matches ranked with the whole vector of each; more are ranked with their summaries.
+EXACT_RANK = 1000
+#: The summary (``rank_tsv``): the title, and the most frequent words of the pages with
+#: their first positions. Small enough to stay in the table row (no TOAST read).
+SUMMARY_WORDS = 32
+SUMMARY_POSITIONS = 4
 #: tsvector limits (PostgreSQL clamps larger positions and drops positions past 256).
 MAX_POSITION = 16383
 MAX_POSITIONS = 256
@@ -144,6 +158,7 @@ class PostgresBackend(SearchBackend):
                     entry_codes text[] NOT NULL DEFAULT '{{}}',
                     indicator_codes text[] NOT NULL DEFAULT '{{}}',
                     tsv tsvector NOT NULL,
+                    rank_tsv tsvector NOT NULL,
                     pages text NOT NULL
                 )""",
                 f"""CREATE TABLE {pages} (
@@ -230,9 +245,12 @@ class PostgresBackend(SearchBackend):
             "entry_codes",
             "indicator_codes",
             "tsv",
+            "rank_tsv",
             "pages",
         ]
-        values = ", ".join("CAST(:tsv AS tsvector)" if c == "tsv" else f":{c}" for c in columns)
+        values = ", ".join(
+            f"CAST(:{c} AS tsvector)" if c.endswith("tsv") else f":{c}" for c in columns
+        )
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])
         return (
             f"INSERT INTO {self._docs} ({', '.join(columns)}) VALUES ({values}) "
@@ -285,14 +303,20 @@ class PostgresBackend(SearchBackend):
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
     ) -> tuple[int, list[tuple[int, float, Any]]]:
         sql = _SearchSql(self._docs, self._pages)
-        where = sql.match(parsed, conjunctive)
-        filters = sql.filters(query)
-        score = sql.score(parsed)
-        condition = " AND ".join([where, *filters])
+        condition = " AND ".join([sql.match(parsed, conjunctive), *sql.filters(query)])
+        # first the count (GIN only, no vector read), with the idf counts of the query's
+        # tokens for the pages of the hits; then the ranking, exact for up to EXACT_RANK
+        tokens = _query_tokens(parsed)
+        counts = self._count(condition, sql.params, tokens)
+        total = counts.pop(None)
+        self._local.df = counts
+        if total == 0 or offset >= total or limit == 0:
+            return total, []
+        score = sql.score(parsed, "tsv" if total <= EXACT_RANK else "rank_tsv")
         rows = self._read(
-            f"""SELECT m.doc_id, m.score, m.total, d.pages
+            f"""SELECT m.doc_id, m.score, d.pages
                 FROM (
-                    SELECT d.doc_id, {score} AS score, count(*) OVER () AS total
+                    SELECT d.doc_id, {score} AS score
                     FROM {self._docs} d
                     WHERE {condition}
                     ORDER BY score DESC, d.doc_id
@@ -303,51 +327,43 @@ class PostgresBackend(SearchBackend):
             {**sql.params, "limit": limit, "offset": offset},
             search=True,
         )
-        self._local.df_tokens = _query_tokens(parsed)
-        self._local.df = None
-        if rows:
-            total = int(rows[0].total)
-        elif offset > 0 or limit == 0:  # past the last match: count them on their own
-            counted = self._read(
-                f"SELECT count(*) FROM {self._docs} d WHERE {condition}", sql.params, search=True
-            )
-            total = int(counted[0][0])
-        else:
-            total = 0
         return total, [(int(r.doc_id), float(r.score), r.pages) for r in rows]
+
+    def _count(
+        self, condition: str, params: dict[str, Any], tokens: Sequence[str]
+    ) -> dict[str | None, int]:
+        """{None: documents matching ``condition``, "": all documents, token: documents
+        containing it} in one statement."""
+        parts = [
+            f"(SELECT count(*) FROM {self._docs} d WHERE {condition})",
+            f"(SELECT count(*) FROM {self._docs})",
+        ]
+        params = dict(params)
+        for i, token in enumerate(tokens):
+            if _fits(token):
+                params[f"df{i}"] = _lexeme(token)
+                parts.append(
+                    f"(SELECT count(*) FROM {self._docs} WHERE tsv @@ CAST(:df{i} AS tsquery))"
+                )
+            else:
+                parts.append("0")  # longer than any indexed word
+        row = self._read(f"SELECT {', '.join(parts)}", params, search=True)[0]
+        out: dict[str | None, int] = {None: int(row[0]), "": int(row[1])}
+        out.update({t: int(v) for t, v in zip(tokens, row[2:], strict=True)})
+        return out
 
     def _load_pages(self, refs: list[Any]) -> list[list[PageText]]:
         # the pages came with the hits (``_match_documents``): only the shown ones are read
         return [[PageText.from_json(p) for p in json.loads(ref)] for ref in refs]
 
     def _idf(self, token: str) -> float:
-        """idf from the documents containing ``token``: every token of this search's query
-        is counted in one statement, with the GIN index, the first time one is asked for."""
-        df: dict[str, int] | None = getattr(self._local, "df", None)
+        """idf from the number of documents containing ``token``: the query's tokens were
+        counted with the GIN index along with the matches (``_count``)."""
+        df: dict[str | None, int] | None = getattr(self._local, "df", None)
         if df is None or token not in df:
-            tokens: list[str] = list(getattr(self._local, "df_tokens", []))
-            if token not in tokens:
-                tokens.append(token)
-            df = self._count_tokens(tokens)
+            df = self._count("true", {}, [token])
             self._local.df = df
         return bm25_idf(df[""], df[token])
-
-    def _count_tokens(self, tokens: Sequence[str]) -> dict[str, int]:
-        """Documents containing each token (a too long token: none); "" is every document."""
-        parts = [f"(SELECT count(*) FROM {self._docs}) AS n"]
-        params: dict[str, Any] = {}
-        for i, token in enumerate(tokens):
-            if _fits(token):
-                params[f"t{i}"] = _lexeme(token)
-                parts.append(
-                    f"(SELECT count(*) FROM {self._docs} WHERE tsv @@ CAST(:t{i} AS tsquery))"
-                )
-            else:
-                parts.append("0")
-        row = self._read(f"SELECT {', '.join(parts)}", params, search=True)[0]
-        out = {"": int(row[0])}
-        out.update({t: int(v) for t, v in zip(tokens, row[1:], strict=True)})
-        return out
 
 
 class _SearchSql:
@@ -439,8 +455,9 @@ class _SearchSql:
             out.append(f"d.doc_id = ANY(CAST({self.bind(sorted(query.doc_ids))} AS bigint[]))")
         return out
 
-    def score(self, parsed: ParsedQuery) -> str:
-        """Cover density of the words, phrases and nearby chunks, plus the code scores."""
+    def score(self, parsed: ParsedQuery, vector: str = "tsv") -> str:
+        """Cover density of the words, phrases and nearby chunks in ``vector`` (the
+        document's, or its summary ``rank_tsv``), plus the code scores."""
         alternatives: list[str] = []
         for term in parsed.terms:
             options = [_lexeme(term.text)] if _fits(term.text) else []
@@ -454,7 +471,8 @@ class _SearchSql:
         if alternatives:
             rank_query = self.tsquery(" | ".join(dict.fromkeys(alternatives)))
             parts.append(
-                f"ts_rank_cd(CAST(:weights AS real[]), d.tsv, {rank_query}, {RANK_NORMALIZATION})"
+                f"ts_rank_cd(CAST(:weights AS real[]), d.{vector}, {rank_query}, "
+                f"{RANK_NORMALIZATION})"
             )
         for code in parsed.codes:
             value, array = self.bind(code), f"CAST({self.bind([code])} AS text[])"
@@ -497,9 +515,15 @@ def _query_tokens(parsed: ParsedQuery) -> list[str]:
     return list(dict.fromkeys(tokens))
 
 
-def _tsvector(segments: Iterable[tuple[list[RawToken], str]], gap: int = 1) -> str:
-    """A tsvector literal of token segments (tokens, weight), each after the last one
-    with ``gap`` free positions between them; positions are 1-based token ordinals.
+def _tsvector(
+    segments: Iterable[tuple[list[RawToken], str]],
+    *,
+    keep: Container[str] | None = None,
+    max_positions: int = MAX_POSITIONS,
+) -> str:
+    """A tsvector literal of token segments (tokens, weight), each after the last one with
+    one free position between them; positions are 1-based token ordinals. ``keep``: the
+    tokens to include (default all).
 
     Positions are clamped to PostgreSQL's limits here rather than by PostgreSQL (past
     16,383 a token keeps one position, 16,383; past 256 positions a lexeme gets no more):
@@ -515,14 +539,14 @@ def _tsvector(segments: Iterable[tuple[list[RawToken], str]], gap: int = 1) -> s
             at = min(pos + offset, MAX_POSITION)
             seen = positions.get(token)
             if seen is None:
-                if not _fits(token):
+                if (keep is not None and token not in keep) or not _fits(token):
                     continue
                 positions[token] = [f"{at}{weight}"]
                 last[token] = at
-            elif len(seen) < MAX_POSITIONS and last[token] != at:
+            elif len(seen) < max_positions and last[token] != at:
                 seen.append(f"{at}{weight}")
                 last[token] = at
-        offset += tokens[-1][1] + 1 + gap
+        offset += tokens[-1][1] + 2
     # size as PostgreSQL stores it: per lexeme 4 bytes + text, per position 2 bytes
     size = sum(len(t.encode()) + 6 + 2 * len(p) for t, p in positions.items())
     if size > MAX_TSVECTOR_BYTES:
@@ -539,6 +563,11 @@ def _tsvector(segments: Iterable[tuple[list[RawToken], str]], gap: int = 1) -> s
 def _document_row(prepared: PreparedDoc) -> dict[str, Any]:
     doc = prepared.doc
     segments = [(prepared.title, "A")] + [(tokens, "B") for _, tokens in prepared.pages]
+    frequent = Counter(
+        t[0] for _, tokens in prepared.pages for t in tokens if t[0] not in STOP_WORDS
+    )
+    summary = {t for t, _ in frequent.most_common(SUMMARY_WORDS)}
+    summary.update(t[0] for t in prepared.title)
     return {
         "doc_id": doc.doc_id,
         "framework_id": doc.framework_id,
@@ -549,6 +578,7 @@ def _document_row(prepared: PreparedDoc) -> dict[str, Any]:
         "entry_codes": list(doc.entry_codes),
         "indicator_codes": list(doc.indicator_codes),
         "tsv": _tsvector(segments),
+        "rank_tsv": _tsvector(segments, keep=summary, max_positions=SUMMARY_POSITIONS),
         "pages": json.dumps([page.to_json() for page, _ in prepared.pages], ensure_ascii=False),
     }
 

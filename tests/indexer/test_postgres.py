@@ -144,3 +144,28 @@ def test_refuses_what_it_cannot_use(postgres_url: str, tmp_path) -> None:  # noq
             PostgresBackend(engine)
     finally:
         engine.dispose()
+
+
+def test_many_matches_are_ranked_by_their_summaries(
+    index: PostgresBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past EXACT_RANK matches the rank reads each row's summary (title, most frequent
+    words): a title or frequent match still comes first; the count and paging are exact."""
+    filler = " ".join(f"w{i:02d}" for i in range(40) for _ in range(3))
+    docs = [IndexDoc(i, f"材料{i}", [Page(1, f"{filler} 报告")]) for i in range(1, 9)]
+    docs.append(IndexDoc(9, "年度报告", [Page(1, "其他内容")]))
+    docs.append(IndexDoc(10, "附件", [Page(1, "报告 " * 5)]))
+    index.add(docs)
+    exact = index.search(SearchQuery("报告", limit=100))
+    monkeypatch.setattr("indexer._postgres.EXACT_RANK", 3)
+    summary = index.search(SearchQuery("报告", limit=100))
+    assert (exact.total, summary.total) == (10, 10)
+    assert sorted(ids(index, "报告", limit=100)) == list(range(1, 11))
+    # the frequent (10) and the title (9) match first, then the rest by doc_id
+    order = [h.doc_id for h in summary.hits]
+    assert (sorted(order[:2]), order[2:]) == ([9, 10], list(range(1, 9)))
+    assert sorted(h.doc_id for h in exact.hits[:2]) == [9, 10]
+    pages = [ids(index, "报告", limit=4, offset=o) for o in (0, 4, 8, 12)]
+    assert pages == [order[:4], order[4:8], order[8:], []]
+    # every hit still gets its pages and snippet
+    assert all(h.pages == [1] for h in summary.hits if h.doc_id != 9)
