@@ -221,6 +221,7 @@ def test_index_lock_held_by_another_process(
         waited = time.monotonic() - started
     finally:
         holder.wait(timeout=30)
+        holder.stdout.close()
     report = json.loads(result.output)
     assert report["documents"][0]["status"] == "indexed"
     assert waited >= 2  # it waited for the other writer instead of failing or corrupting
