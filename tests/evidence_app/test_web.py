@@ -363,3 +363,27 @@ def test_import_page_takes_every_format(app, make_user, login, framework_fixture
         content_type="multipart/form-data",
     )
     assert bad.status_code == 400 and "导入失败：未找到表头" in bad.get_data(as_text=True)
+
+
+def test_limited_staff_cannot_see_documents_outside_their_indicators(
+    world, runtime, make_user, login
+) -> None:
+    from storage import Indicator, User, UserAssignment
+
+    limited = make_user("staff", "limited-staff")
+    with runtime.session() as s:
+        user = s.get(User, limited.id)
+        user.limited_scope = True
+        other = s.scalars(select(Indicator).where(Indicator.code == "1.1")).one()
+        s.add(UserAssignment(user_id=user.id, indicator_id=other.id))
+        s.commit()
+    client = login(limited)
+    doc = world["doc"]  # filed under 2.3.4, outside 1.1
+    for url in (f"/documents/{doc}", f"/documents/{doc}/download", f"/documents/{doc}/view"):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        response.close()
+    page = client.get("/search?q=订单班").get_data(as_text=True)
+    assert "没有找到" in page and f"/documents/{doc}" not in page
+    everyone = login(world["users"]["staff"]).get("/search?q=订单班").get_data(as_text=True)
+    assert f"/documents/{doc}" in everyone

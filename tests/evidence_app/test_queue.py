@@ -1,0 +1,53 @@
+"""The job queue: huey on SQLite by default, on Redis when REDIS_URL is set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import settings_for_tests
+
+REDIS_URL = settings_for_tests()["redis_url"]
+
+
+def _queued_document(runtime, tmp_path: Path) -> int:  # noqa: ANN001
+    from evidence_app.services.ingest import ingest_paths
+
+    path = tmp_path / "2.3.4-1 明细表.txt"
+    path.write_text("迅达电梯订单班 名单", encoding="utf-8")
+    with runtime.session() as s:
+        report = ingest_paths(s, runtime, [path], framework_id=None, user=None, process=False)
+    return report.new_ids[0]
+
+
+@pytest.mark.parametrize("queue", ["sqlite", "redis"])
+def test_web_request_only_enqueues_and_a_worker_processes(tmp_path: Path, queue: str) -> None:
+    from config import TestConfig
+    from evidence_app import create_app, get_runtime
+    from storage import Document, upgrade_database
+
+    overrides = {"HUEY_IMMEDIATE": False}
+    if queue == "redis":
+        if not REDIS_URL:
+            pytest.skip("Redis not configured (set EVIDENCE_TEST_REDIS_URL)")
+        overrides["REDIS_URL"] = REDIS_URL
+    app = create_app(TestConfig(tmp_path / "i", **overrides))
+    runtime = get_runtime(app)
+    upgrade_database(runtime.engine)
+    huey = runtime.huey
+    huey.flush()
+    doc_id = _queued_document(runtime, tmp_path)
+    runtime.enqueue([doc_id])
+    with runtime.session() as s:
+        assert s.get(Document, doc_id).status == "pending"  # nothing processed in the request
+    assert type(huey).__name__ == ("RedisHuey" if queue == "redis" else "SqliteHuey")
+    assert huey.pending_count() == 1
+    task = huey.dequeue()  # what `evidence worker` does, one step
+    huey.execute(task)
+    with runtime.session() as s:
+        assert s.get(Document, doc_id).status == "indexed"
+    assert runtime.index.doc_ids() == {doc_id}
+    assert huey.pending_count() == 0
+    huey.flush()
+    runtime.close()
