@@ -169,3 +169,22 @@ def test_many_matches_are_ranked_by_their_summaries(
     assert pages == [order[:4], order[4:8], order[8:], []]
     # every hit still gets its pages and snippet
     assert all(h.pages == [1] for h in summary.hits if h.doc_id != 9)
+
+
+def test_idf_from_the_statistics_or_counted(index: PostgresBackend) -> None:
+    """Before ANALYZE every token is counted; after it, common ones come from the
+    statistics: the same document frequencies either way."""
+    index.add(
+        IndexDoc(i, f"文件{i}", [Page(1, "共同内容" + (" 稀有词" if i == 7 else ""))])
+        for i in range(1, 41)
+    )
+    counted = [index._idf(t) for t in ("共同", "稀有", "没有")]
+    with index.engine.begin() as conn:
+        conn.execute(text("ANALYZE search_documents"))
+    index._stats = None
+    stats = index._lexeme_stats()
+    assert stats is not None and (stats[0], stats[1]["共同"]) == (40, 1.0)
+    index._local.df = None
+    assert [index._idf(t) for t in ("共同", "稀有", "没有")] == pytest.approx(counted)
+    result = index.search(SearchQuery("共同 稀有"))
+    assert [(h.doc_id, h.pages) for h in result.hits] == [(7, [1])]
