@@ -544,6 +544,8 @@ def _phrase(tokens: Sequence[str]) -> str:
 
 def _fits(token: str) -> bool:
     """Whether a token can be a lexeme (PostgreSQL refuses words of 2 KB and more)."""
+    if not token:
+        return False
     return len(token) * 4 <= MAX_LEXEME_BYTES or len(token.encode()) <= MAX_LEXEME_BYTES
 
 
