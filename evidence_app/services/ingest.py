@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -248,6 +248,13 @@ def _ensure_blob(session: Session, sha: str, size: int) -> None:
     session.execute(stmt)
 
 
+def _lock_upload_key(session: Session, key: str) -> None:
+    """Serialise concurrent uploads of the same bytes to the same place until commit, so the
+    duplicate check below cannot race (SQLite: the blob INSERT already took the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
 def store_stream(
     session: Session,
     runtime: Runtime,
@@ -284,6 +291,7 @@ def store_stream(
     else:
         entry, indicator = resolve_code(session, framework_id, code, folder_codes(rel_path))
 
+    _lock_upload_key(session, f"{framework_id}:{code}:{sha}")
     existing = session.scalars(
         select(Document)
         .join(DocumentVersion, DocumentVersion.document_id == Document.id)

@@ -360,3 +360,32 @@ def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> N
         ("2.2.2-3 没有文件夹.txt", "2.2.2-3", "2.2.2"),
         ("2.2.2-3 证书考核详情表.txt", "2.2.2-3", "2.2.2"),
     ]
+
+
+def test_concurrent_uploads_of_the_same_file_make_one_document(runtime, fw, tmp_path: Path) -> None:  # noqa: ANN001
+    import threading
+
+    from evidence_app.services.ingest import ingest_paths
+
+    path = tmp_path / "2.3.4-1 明细表.txt"
+    path.write_text("订单班 同一份文件", encoding="utf-8")
+    ids: list[int] = []
+    errors: list[Exception] = []
+
+    def upload() -> None:
+        try:
+            with runtime.session() as s:
+                report = ingest_paths(s, runtime, [path], framework_id=fw, user=None, process=False)
+                ids.append(report.documents[0]["id"])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=upload) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(ids) == 6 and len(set(ids)) == 1
+    with runtime.session() as s:
+        assert s.scalar(select(func.count()).select_from(Document)) == 1
