@@ -9,6 +9,11 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def include_name(name, type_, parent_names):  # noqa: ANN001, ANN201
+    """Leave the search backend's own tables (search_*) out of autogenerate."""
+    return not (type_ == "table" and name and name.startswith("search_"))
+
+
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or create_engine(
         config.get_main_option("sqlalchemy.url")
@@ -19,6 +24,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_name=include_name,
         )
         with context.begin_transaction():
             context.run_migrations()
