@@ -187,3 +187,36 @@ def token_for(runtime):
         return {"Authorization": f"Bearer {token}"}
 
     return make
+
+
+# -- tokenizer dictionary ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _pristine_dictionary():
+    """The tokenizer's dictionary as shipped (bundled domain words only)."""
+    import indexer._tokenize as tokenize_module
+
+    d = tokenize_module._DICT
+    d.jieba  # noqa: B018 - load the bundled words
+    return (dict(d.words), set(d.mixed_words), d._jieba, d.pattern)
+
+
+@pytest.fixture(autouse=True)
+def _restore_dictionary(_pristine_dictionary):
+    """Importing a framework adds its title terms to the process's dictionary; tests that
+    expect exact tokens must not depend on which tests ran before, so put it back."""
+    yield
+    import indexer._tokenize as tokenize_module
+
+    d = tokenize_module._DICT
+    if d.runtime_words or d.mixed_words != _pristine_dictionary[1]:
+        words, mixed, segmenter, pattern = _pristine_dictionary
+        with d._lock:
+            d.words = dict(words)
+            d.mixed_words = set(mixed)
+            d.runtime_words = set()
+            d._jieba = segmenter
+            d.pattern = pattern
+            d.fingerprint = None
+        tokenize_module._split_word.cache_clear()
