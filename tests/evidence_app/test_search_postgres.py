@@ -7,38 +7,20 @@ index tables sit next to the app's tables in the database's schema (here a priva
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from config import TestConfig, settings_for_tests
 
 POSTGRES_URL = settings_for_tests()["postgres_url"]
 
-pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """PostgreSQL only (the search backend needs it): a private schema, dropped afterwards."""
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL not configured (set EVIDENCE_TEST_POSTGRES_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as e:  # server down: skip with the reason
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {e.__class__.__name__}")
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+# the shared database_url fixture (tests/conftest.py), PostgreSQL only: the backend needs it
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.parametrize("database_url", ["postgres"], indirect=True),
+]
 
 
 @pytest.fixture
