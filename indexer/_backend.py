@@ -30,7 +30,6 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,34 +56,53 @@ LOCK_TIMEOUT = 60.0
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
 class PreparedDoc:
-    """An IndexDoc tokenized once: title tokens, and per page its stored form and tokens.
+    """An IndexDoc with its title tokenized; pages are tokenized when a backend reads them.
 
     Page token positions start at 0 on every page; backends lay the pages out in ``body``.
-    Pages without text are left out.
+    Pages without text are left out. ``iter_pages`` tokenizes one page at a time and keeps
+    nothing (a 500-page PDF is about 700,000 tokens: holding them all as Python tuples costs
+    more than 150 MB); ``pages`` tokenizes all of them once and keeps them until ``release``.
     """
 
-    doc: IndexDoc
-    title: list[RawToken]
-    pages: list[tuple[PageText, list[RawToken]]]
+    __slots__ = ("_pages", "doc", "title")
+
+    def __init__(self, doc: IndexDoc) -> None:
+        self.doc = doc
+        self.title: list[RawToken] = raw_tokens(doc.title)
+        self._pages: list[tuple[PageText, list[RawToken]]] | None = None
+
+    def iter_pages(self) -> Iterator[tuple[PageText, list[RawToken]]]:
+        """Each page with text: its stored form and tokens, computed as it is reached."""
+        if self._pages is not None:
+            yield from self._pages
+            return
+        for page in self.doc.pages:
+            if page.text.strip():
+                norm = normalize_text(page.text)
+                stored = PageText.from_text(page.number, page.text, norm)
+                yield stored, raw_tokens(norm, normalized=True)
+
+    @property
+    def pages(self) -> list[tuple[PageText, list[RawToken]]]:
+        if self._pages is None:
+            self._pages = list(self.iter_pages())
+        return self._pages
+
+    def release(self) -> None:
+        """Forget the tokenized pages (the document has been written)."""
+        self._pages = None
 
 
 def prepare(doc: IndexDoc) -> PreparedDoc:
-    """Normalise and tokenize a document's title and pages."""
-    pages = []
-    for page in doc.pages:
-        if page.text.strip():
-            norm = normalize_text(page.text)
-            stored = PageText.from_text(page.number, page.text, norm)
-            pages.append((stored, raw_tokens(norm, normalized=True)))
-    return PreparedDoc(doc, raw_tokens(doc.title), pages)
+    """The document with its title tokenized (pages follow on demand)."""
+    return PreparedDoc(doc)
 
 
 def prepare_batches(
     docs: Iterable[IndexDoc], size: int = BATCH_SIZE
 ) -> Iterator[list[PreparedDoc]]:
-    """Tokenized batches; a doc_id seen twice in a batch keeps its last version."""
+    """Batches of prepared documents; a doc_id seen twice in a batch keeps its last version."""
     batch: dict[int, IndexDoc] = {}
     for doc in docs:
         batch.pop(doc.doc_id, None)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
+
+# numpy, OpenCV and the models load on the first OCR: a worker that only reads text layers
+# never pays their memory (numpy alone is about 15 MB of RSS).
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ class OcrEngine:
             if scale == 1.0
             else cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
+        import numpy as np
+
         boxes: list[OcrBox] = []
         with self._lock:
             quads, _ = self._rapid(det_img, use_det=True, use_cls=False, use_rec=False)
@@ -235,6 +239,7 @@ def ocr_image(image: Image.Image | np.ndarray | str | Path) -> str:
 def _to_bgr(image: Any) -> np.ndarray:
     """Any supported image as a contiguous 8-bit BGR array (what the models expect)."""
     import cv2
+    import numpy as np
     from PIL import Image
 
     if isinstance(image, str | Path):
@@ -262,6 +267,7 @@ def _to_bgr(image: Any) -> np.ndarray:
 def _crop_quad(img: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """Straighten the quadrilateral ``pts`` (tl, tr, br, bl) out of ``img``."""
     import cv2
+    import numpy as np
 
     width = int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[3] - pts[2])))
     height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))

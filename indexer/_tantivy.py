@@ -119,12 +119,10 @@ class TantivyBackend(SearchBackend):
 
     def add(self, docs: Iterable[IndexDoc]) -> None:
         for batch in prepare_batches(docs):
-            records = [rec for prepared in batch for rec in _records(prepared)]
             with self._writer() as writer:
+                writer.delete_documents_by_query(self._of([p.doc.doc_id for p in batch]))
                 for prepared in batch:
-                    writer.delete_documents_by_query(self._of([prepared.doc.doc_id]))
-                for record in records:
-                    writer.add_document(record)
+                    writer.add_document(_record(prepared))
 
     def delete(self, doc_ids: Iterable[int]) -> None:
         ids = sorted(set(doc_ids))
@@ -236,7 +234,8 @@ class TantivyBackend(SearchBackend):
         return bm25_idf(searcher.num_docs, searcher.doc_freq("body", token))
 
 
-def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
+def _record(prepared: PreparedDoc) -> tantivy.Document:
+    """The document's record, built page by page (only one page's tokens live at a time)."""
     doc = prepared.doc
     make = tantivy.Token
     Pre = tantivy.PreTokenizedString
@@ -246,10 +245,11 @@ def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
     record.add_pre_tokenized_text("title", title)
     if prepared.title:
         record.add_pre_tokenized_text("body", title)
-    for page, tokens in prepared.pages:
+    pages = []
+    for page, tokens in prepared.iter_pages():
         if tokens:  # one value per page: tantivy leaves a position free between values
             record.add_pre_tokenized_text("body", Pre(page.norm, list(starmap(make, tokens))))
-    pages = [page.to_json() for page, _ in prepared.pages]
+        pages.append(page.to_json())
     record.add_bytes("pages", json.dumps(pages, ensure_ascii=False).encode("utf-8"))
     if doc.code:
         record.add_text("code", doc.code)
@@ -265,7 +265,7 @@ def _records(prepared: PreparedDoc) -> list[tantivy.Document]:
         record.add_text("status", doc.status)
     if doc.year is not None:
         record.add_integer("year", doc.year)
-    return [record]
+    return record
 
 
 def _is_lock_error(e: Exception) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
@@ -186,16 +187,20 @@ def is_han(char: str) -> bool:
 
 
 class _Dictionary:
-    """The jieba segmenter with the domain and user words; one per process.
+    """The jieba segmenter with the domain and user words; ONE per process.
 
-    rjieba releases the GIL while it cuts, so the segmenter is never changed in place:
-    adding words builds a new one and swaps it in (a tokenize call in another thread
-    finishes with the one it started with).
+    A segmenter holds jieba's whole dictionary (about 24 MB), so the process keeps one:
+    rjieba's own default instance, built when rjieba is imported, gets the bundled words
+    and then the user words, in place. rjieba releases the GIL while it cuts and refuses to
+    change a segmenter that another thread is cutting with ("Already borrowed"): adding a
+    word waits for that cut to end (``_add_word``). A segmenter marked ``frozen`` (a snapshot
+    held elsewhere, as the tests do) is never changed: the next add copies it first.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jieba: rjieba.Jieba | None = None
+        self.frozen = False
         self.words: dict[str, int] = {}  # Han user word -> dictionary frequency given
         self.runtime_words: set[str] = set()  # added by add_user_words (not bundled)
         self.mixed_words: set[str] = set()
@@ -208,7 +213,9 @@ class _Dictionary:
         if seg is None:
             with self._lock:
                 if self._jieba is None:
-                    self._add(_read_word_file(DOMAIN_WORDS_FILE), runtime=False)
+                    base = getattr(rjieba, "_DEFAULT_JIEBA", None) or rjieba.Jieba()
+                    self._add(base, _read_word_file(DOMAIN_WORDS_FILE), runtime=False)
+                    self._jieba = base
                 seg = self._jieba
         assert seg is not None
         return seg
@@ -216,31 +223,51 @@ class _Dictionary:
     def add(self, words: Iterable[str]) -> int:
         self.jieba  # noqa: B018 - the bundled words come first
         with self._lock:
-            return self._add(words, runtime=True)
+            seg = self._jieba
+            assert seg is not None
+            if self.frozen:
+                copy = rjieba.Jieba()
+                for word, freq in self.words.items():
+                    copy.add_word(word, freq, None)
+                seg = copy
+            added = self._add(seg, words, runtime=True)
+            if added and seg is not self._jieba:
+                self._jieba = seg
+                self.frozen = False
+            return added
 
-    def _add(self, words: Iterable[str], runtime: bool) -> int:
+    def _add(self, seg: rjieba.Jieba, words: Iterable[str], runtime: bool) -> int:
         known = self.words.keys() | self.mixed_words
         new = list(dict.fromkeys(w for w in map(_user_word, words) if w and w not in known))
-        if not new and self._jieba is not None:
+        if not new:
             return 0
-        seg = rjieba.Jieba()
-        for word, freq in self.words.items():
-            seg.add_word(word, freq, None)
         mixed = [w for w in new if not _HAN_CHAR.match(w)]
         for word in new:
             if _HAN_CHAR.match(word):
                 freq = max(USER_WORD_FREQ, seg.suggest_freq(word))
-                seg.add_word(word, freq, None)
+                _add_word(seg, word, freq)
                 self.words[word] = freq
                 if runtime:
                     self.runtime_words.add(word)
         if mixed:
             self.mixed_words.update(mixed)
             self.pattern = _build_pattern(self.mixed_words)
-        self._jieba = seg
         self.fingerprint = None
         _split_word.cache_clear()
         return len(new)
+
+
+def _add_word(seg: rjieba.Jieba, word: str, freq: int, wait: float = 30.0) -> None:
+    """``seg.add_word``, retried while another thread is cutting with ``seg``."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            seg.add_word(word, freq, None)
+            return
+        except RuntimeError as e:  # "Already borrowed": a cut in progress (GIL released)
+            if "borrow" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
 
 
 def _user_word(raw: str) -> str | None:

@@ -199,6 +199,7 @@ def _pristine_dictionary():
 
     d = tokenize_module._DICT
     d.jieba  # noqa: B018 - load the bundled words
+    d.frozen = True  # kept as the snapshot: the first word added works on a copy
     return (dict(d.words), set(d.mixed_words), d._jieba, d.pattern)
 
 
@@ -217,6 +218,7 @@ def _restore_dictionary(_pristine_dictionary):
             d.mixed_words = set(mixed)
             d.runtime_words = set()
             d._jieba = segmenter
+            d.frozen = True
             d.pattern = pattern
             d.fingerprint = None
         tokenize_module._split_word.cache_clear()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_app.services.findings import (
-    compute_findings,
+from evidence_app.services.findings import compute_findings
+from evidence_app.services.minhash import (
     jaccard,
     lsh_candidates,
     minhash_signature,
