@@ -1,0 +1,123 @@
+"""Search quality regression: the fixed slice of bench/quality.py's query set (``--quick``).
+
+About 140 documents (the rows of the seed self-assessment table and the sections of the seed
+mid-term report) and 30 queries of every kind (single words, multi-word, quoted phrases,
+known items, mixed Chinese/Latin/digits), built by the bench's own code with its ground
+truth from the text. On both embedded backends every query must find all its relevant
+documents in the top 20 (recall@20 = 1.0) and known items must come first (MRR >= 0.95),
+so a tokenizer or ranking change that loses documents fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_bench() -> ModuleType:
+    """bench/quality.py as a module (bench/ is not a package on sys.path)."""
+    name = "bench_quality"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "quality.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+quality = _load_bench()
+
+#: Queries of the slice our search does not fully answer today, with the reason. Each is
+#: an expected failure (strict: once fixed, the test says so and the entry must go).
+KNOWN_MISSES = {
+    "长隆": (
+        "jieba cuts 全国首家长隆产业学院 as 首/家长/隆, so the name 长隆 is not a token in "
+        "that sentence (8 of 9 documents found)"
+    ),
+    "2022年": (
+        "ranking: 31 of the 33 documents with 2022年 match, but documents with 2022 and 年 "
+        "apart outrank many of them (7 / 13 of 20 in the top 20 on Whoosh / tantivy); the "
+        "other 2 lack the token 年: framework terms such as 年专业设置 and 年修订 "
+        "(framework_terms keeps the 年 of '2022年专业设置…') swallow it"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bench_slice(shared_dir: Path):
+    docs, terms, queries = quality.prepare(shared_dir, quick=True)
+    return docs, terms, queries
+
+
+@pytest.fixture(scope="module", params=["whoosh", "tantivy"])
+def answers(request, bench_slice, tmp_path_factory):
+    """Our search's top 20 for every query of the slice, on one backend."""
+    docs, terms, queries = bench_slice
+    run = quality.run_ours(
+        request.param, docs, terms, queries, tmp_path_factory.mktemp(request.param)
+    )
+    return docs, queries, run
+
+
+def _describe(docs, q, ids: list[int]) -> str:
+    titles = {d.doc_id: d.title for d in docs}
+    missed = ", ".join(f"#{i} {titles[i]}" for i in quality.misses(q, ids)[:5])
+    rank = ids.index(q.target) + 1 if q.target in ids else None
+    known = f", known item rank {rank}" if q.target is not None else ""
+    return (
+        f"[{q.kind}] {q.text}: recall@20 {quality.recall_at(q, ids):.2f} of "
+        f"{len(q.relevant)} relevant{known}; missed {missed or '-'}"
+    )
+
+
+def test_slice_has_every_kind(bench_slice):
+    docs, _, queries = bench_slice
+    kinds = {k: sum(q.kind == k for q in queries) for k in quality.KINDS}
+    assert kinds == quality.QUICK_COUNTS
+    assert 100 <= len(docs) <= 200
+    assert all(q.relevant for q in queries)
+    assert all(list(q.relevant) == [q.target] for q in queries if q.kind == "known")
+
+
+def test_recall_at_20(answers):
+    docs, queries, run = answers
+    failed = [
+        _describe(docs, q, ids)
+        for q, ids in zip(queries, run.ranked, strict=True)
+        if q.text not in KNOWN_MISSES and quality.recall_at(q, ids) < 1.0
+    ]
+    assert not failed, f"{run.system} misses relevant documents:\n" + "\n".join(failed)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(t, marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=r))
+        for t, r in KNOWN_MISSES.items()
+    ],
+)
+def test_recall_at_20_known_misses(answers, text):
+    docs, queries, run = answers
+    i = next((i for i, q in enumerate(queries) if q.text == text), None)
+    if i is None:
+        pytest.fail(f"{text!r} is no longer in the slice: take it out of KNOWN_MISSES")
+    assert quality.recall_at(queries[i], run.ranked[i]) == 1.0, _describe(
+        docs, queries[i], run.ranked[i]
+    )
+
+
+def test_known_item_mrr(answers):
+    docs, queries, run = answers
+    known = [(q, ids) for q, ids in zip(queries, run.ranked, strict=True) if q.kind == "known"]
+    assert known
+    mrr = statistics.mean(quality.reciprocal_rank(q, ids) for q, ids in known)
+    not_first = [_describe(docs, q, ids) for q, ids in known if ids[:1] != [q.target]]
+    assert mrr >= 0.95, f"{run.system} known-item MRR {mrr:.3f}:\n" + "\n".join(not_first)
