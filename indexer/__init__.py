@@ -35,6 +35,7 @@ from indexer._tokenize import (
     dictionary_fingerprint,
     is_code,
     normalize_text,
+    segment,
     tokenize,
 )
 
@@ -69,5 +70,6 @@ __all__ = [
     "open_index",
     "parse_query",
     "register_backend",
+    "segment",
     "tokenize",
 ]

@@ -65,11 +65,12 @@ class PreparedDoc:
     more than 150 MB); ``pages`` tokenizes all of them once and keeps them until ``release``.
     """
 
-    __slots__ = ("_pages", "doc", "title")
+    __slots__ = ("_pages", "doc", "title", "title_norm")
 
     def __init__(self, doc: IndexDoc) -> None:
         self.doc = doc
-        self.title: list[RawToken] = raw_tokens(doc.title)
+        self.title_norm = normalize_text(doc.title)
+        self.title: list[RawToken] = raw_tokens(self.title_norm, normalized=True)
         self._pages: list[tuple[PageText, list[RawToken]]] | None = None
 
     def iter_pages(self) -> Iterator[tuple[PageText, list[RawToken]]]:

@@ -63,13 +63,13 @@ from indexer._backend import (
     prepare_batches,
     register_backend,
 )
-from indexer._query import STOP_WORDS, ParsedQuery
+from indexer._query import STOP_WORDS, Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
-from indexer._tokenize import RawToken
+from indexer._tokenize import RawToken, char_grams
 from indexer._types import IndexDoc, IndexerError, IndexLockedError, SearchQuery
 
 #: Written as the comment of the documents table; a table with another comment is refused.
-LAYOUT = "evidence search index, layout 2"
+LAYOUT = "evidence search index, layout 3"
 #: ts_rank_cd weights for {D, C, B, A}: pages are B, the title A (4x: 1 + TITLE_BOOST 3).
 RANK_WEIGHTS = [0.1, 0.1, 0.25, 1.0]
 #: ts_rank_cd normalization: divide by 1 + log(document length), as BM25 favours short ones.
@@ -169,6 +169,7 @@ class PostgresBackend(SearchBackend):
                     doc_id bigint NOT NULL REFERENCES {docs} ON DELETE CASCADE,
                     page integer NOT NULL,
                     tsv tsvector NOT NULL,
+                    grams tsvector NOT NULL,
                     PRIMARY KEY (doc_id, page)
                 )""",
                 f'CREATE INDEX "{p}documents_tsv" ON {docs} USING gin (tsv)',
@@ -177,6 +178,7 @@ class PostgresBackend(SearchBackend):
                 f'CREATE INDEX "{p}documents_indicator_codes" ON {docs} '
                 "USING gin (indicator_codes)",
                 f'CREATE INDEX "{p}pages_tsv" ON {pages} USING gin (tsv)',
+                f'CREATE INDEX "{p}pages_grams" ON {pages} USING gin (grams)',
                 f"COMMENT ON TABLE {docs} IS '{LAYOUT}'",
             ]:
                 conn.execute(text(statement))
@@ -232,8 +234,8 @@ class PostgresBackend(SearchBackend):
         if pages:
             conn.execute(
                 text(
-                    f"INSERT INTO {self._pages} (doc_id, page, tsv) "
-                    "VALUES (:doc_id, :page, CAST(:tsv AS tsvector))"
+                    f"INSERT INTO {self._pages} (doc_id, page, tsv, grams) "
+                    "VALUES (:doc_id, :page, CAST(:tsv AS tsvector), CAST(:grams AS tsvector))"
                 ),
                 pages,
             )
@@ -433,48 +435,78 @@ class _SearchSql:
             f"OR d.indicator_codes @> {array})"
         )
 
+    def grams_on_a_page(self, grams: Sequence[str]) -> str:
+        """The character bigrams stand together on one page (or in the title)."""
+        if not all(_fits(g) for g in grams):
+            return "false"
+        return (
+            f"d.doc_id IN (SELECT p.doc_id FROM {self.pages} p "
+            f"WHERE p.grams @@ {self.tsquery(_phrase(grams))})"
+        )
+
+    def _term(self, term: QueryTerm) -> tuple[str | None, str | None]:
+        """(a tsquery the document's vector must match, or None; an exact condition, or
+        None). A word with parts matches the word or the phrase of its parts on a page."""
+        if not term.parts:
+            return (_lexeme(term.text), None) if _fits(term.text) else (None, "false")
+        word = _lexeme(term.text) if _fits(term.text) else None
+        parts = [p for p in term.parts if _fits(p)]
+        each = " & ".join(_lexeme(p) for p in parts)
+        necessary = (f"({word} | ({each}))" if word else f"({each})") if parts else word
+        alternatives = [f"d.tsv @@ {self.tsquery(word)}"] if word else []
+        if len(parts) == len(term.parts):
+            alternatives.append(self.on_a_page(parts))
+        return necessary, f"({' OR '.join(alternatives)})" if alternatives else "false"
+
+    def _group(self, group: Group) -> tuple[list[str], list[str]]:
+        """(tsqueries the document's vector must match, exact conditions) of a group's words."""
+        if group.phrase:
+            if not all(_fits(t) for t in group.phrase):
+                return [], ["false"]
+            return [_lexeme(t) for t in dict.fromkeys(group.phrase)], [self.on_a_page(group.phrase)]
+        necessary: list[str] = []
+        exact: list[str] = []
+        for term in group.terms:
+            lexemes, condition = self._term(term)
+            necessary += [lexemes] if lexemes else []
+            exact += [condition] if condition else []
+        return necessary, exact
+
     def match(self, parsed: ParsedQuery, conjunctive: bool) -> str:
         """Every clause (``conjunctive``) or any clause of the query matches the document.
 
         Words are lexemes of the document's vector. A phrase (and a word's parts, the
-        alternative of a word) is looked up on the pages; with AND, its words also go into
-        the document's tsquery, so the GIN index narrows the documents first.
+        alternative of a word) is looked up on the pages, as are a group's character
+        bigrams. With AND, the words of groups without a bigram alternative go into the
+        document's tsquery, so the GIN index narrows the documents first.
         """
-        plain = [t.text for t in parsed.terms if not t.parts and _fits(t.text)]
-        necessary = [_lexeme(t) for t in plain]
-        exact: list[str] = []
-        for term in parsed.terms:
-            if term.parts:
-                word = _lexeme(term.text) if _fits(term.text) else None
-                parts = [p for p in term.parts if _fits(p)]
-                if conjunctive and parts:
-                    each = " & ".join(_lexeme(p) for p in parts)
-                    necessary.append(f"({word} | ({each}))" if word else f"({each})")
-                alternatives = []
-                if word:
-                    alternatives.append(f"d.tsv @@ {self.tsquery(word)}")
-                if len(parts) == len(term.parts):
-                    alternatives.append(self.on_a_page(parts))
-                exact.append(f"({' OR '.join(alternatives)})" if alternatives else "false")
-            elif not _fits(term.text):
-                exact.append("false")  # longer than any indexed word
-        for phrase in parsed.phrases:
-            if not all(_fits(t) for t in phrase):
-                exact.append("false")
+        necessary: list[str] = []
+        clauses: list[str] = []
+        for group in parsed.groups:
+            lexemes, exact = self._group(group)
+            if not conjunctive:
+                if group.phrase:
+                    clauses += exact
+                else:
+                    clauses += [f"d.tsv @@ {self.tsquery(x)}" for x in lexemes] + exact
+                if group.grams:
+                    clauses.append(self.grams_on_a_page(group.grams))
                 continue
-            if conjunctive:
-                necessary.extend(_lexeme(t) for t in dict.fromkeys(phrase))
-            exact.append(self.on_a_page(phrase))
-        exact += [self.code(c) for c in parsed.codes]
-        if conjunctive:
-            clauses = [f"d.tsv @@ {self.tsquery(' & '.join(necessary))}"] if necessary else []
-            clauses += exact
-            return "(" + " AND ".join(clauses) + ")"
-        clauses = (
-            [f"d.tsv @@ {self.tsquery(' | '.join(_lexeme(t) for t in plain))}"] if plain else []
-        )
-        clauses += exact
-        return "(" + " OR ".join(clauses) + ")"
+            if not group.grams:
+                necessary += lexemes
+                clauses += exact
+                continue
+            words = [f"d.tsv @@ {self.tsquery(' & '.join(lexemes))}"] if lexemes else []
+            words += exact
+            clauses.append(
+                f"(({' AND '.join(words) or 'false'}) OR {self.grams_on_a_page(group.grams)})"
+            )
+        clauses += [self.code(c) for c in parsed.codes]
+        if not conjunctive:
+            return "(" + " OR ".join(clauses or ["false"]) + ")"
+        if necessary:
+            clauses.insert(0, f"d.tsv @@ {self.tsquery(' & '.join(necessary))}")
+        return "(" + " AND ".join(clauses or ["true"]) + ")"
 
     def filters(self, query: SearchQuery) -> list[str]:
         out = []
@@ -625,12 +657,18 @@ def _document_row(prepared: PreparedDoc) -> dict[str, Any]:
 
 
 def _page_rows(prepared: PreparedDoc) -> list[dict[str, Any]]:
-    """The title (page 0) and each page with tokens, for phrases."""
+    """The title (page 0) and each page with tokens, for phrases and character bigrams."""
     doc_id = prepared.doc.doc_id
-    pages = [(0, prepared.title)] + [(page.number, tokens) for page, tokens in prepared.pages]
+    pages = [(0, prepared.title, prepared.title_norm)]
+    pages += [(page.number, tokens, page.norm) for page, tokens in prepared.pages]
     return [
-        {"doc_id": doc_id, "page": number, "tsv": _tsvector([(tokens, "")])}
-        for number, tokens in pages
+        {
+            "doc_id": doc_id,
+            "page": number,
+            "tsv": _tsvector([(tokens, "")]),
+            "grams": _tsvector([([(g, i, 0, 0) for i, g in enumerate(char_grams(norm))], "")]),
+        }
+        for number, tokens, norm in pages
         if tokens
     ]
 

@@ -10,6 +10,12 @@ Semantics (the backends build their own query objects from a ``ParsedQuery``):
   (the document's own code first, then catalog-entry codes, then indicator codes); a quoted
   code is searched in the text instead.
 - Single-character function words (的, 和, 与 ...) are dropped unless nothing else is left.
+- Every unquoted chunk (text between spaces) and every quoted phrase is also matched by its
+  character bigrams in the ``grams`` field, at consecutive positions: the chunk as a
+  substring of the text. A chunk matches when all its words match OR its grams do, so a
+  name jieba cut apart in the text (首家长隆: 首/家长/隆) or a phrase starting inside a
+  word (定期安全评 in 定期安全评价) is still found, and a document holding the chunk as
+  written scores for both.
 - If the AND finds nothing, the backends retry with OR and say so (``fallback``).
 """
 
@@ -20,6 +26,7 @@ from dataclasses import dataclass, field
 
 from indexer._tokenize import (
     _DICT,
+    char_grams,
     is_code,
     is_han,
     normalize_text,
@@ -67,6 +74,16 @@ class QueryTerm:
     parts: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One clause of the query: an unquoted chunk (``terms``, all of them) or a quoted
+    phrase (``phrase``), or else its character bigrams ``grams`` as a phrase (may be empty)."""
+
+    terms: tuple[QueryTerm, ...] = ()
+    phrase: tuple[str, ...] = ()
+    grams: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class ParsedQuery:
     """The clauses of a query; every clause must match (or, in the fallback, any).
@@ -81,10 +98,11 @@ class ParsedQuery:
     phrases: list[tuple[str, ...]] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
     nearby: list[tuple[str, ...]] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
 
     @property
     def clause_count(self) -> int:
-        return len(self.terms) + len(self.phrases) + len(self.codes)
+        return len(self.groups) + len(self.codes)
 
     def is_empty(self) -> bool:
         return self.clause_count == 0
@@ -112,33 +130,60 @@ def parse_query(text: str) -> ParsedQuery:
     parsed = ParsedQuery(text=text)
     rest: list[str] = []
     last = 0
+    quoted: list[tuple[str, tuple[str, ...]]] = []
     for m in _QUOTED.finditer(norm):
         rest.append(norm[last : m.start()])
         last = m.end()
         inner = next(g for g in m.groups() if g is not None)
-        tokens = tuple(t.text for t in tokenize(inner, search=False))
+        quoted.append((inner, tuple(t.text for t in tokenize(inner, search=False))))
+    rest.append(norm[last:])
+    chunks = [(c, tuple(t.text for t in tokenize(c, search=False))) for c in " ".join(rest).split()]
+
+    words = [w for _, tokens in chunks for w in tokens]
+    content = [w for w in words if not is_code(w)]
+    if any(w not in STOP_WORDS for w in content) or quoted:
+        content = [w for w in content if w not in STOP_WORDS]
+    keep = set(content)
+    for inner, tokens in quoted:
         if len(tokens) == 1:
-            _add_term(parsed, QueryTerm(tokens[0]))
+            term = QueryTerm(tokens[0])
+            _add_term(parsed, term)
+            _add_group(parsed, Group(terms=(term,), grams=_grams(inner, tokens)))
         elif tokens and tokens not in parsed.phrases:
             parsed.phrases.append(tokens)
-    rest.append(norm[last:])
-
-    words: list[str] = []
-    for chunk in " ".join(rest).split():
-        tokens = tuple(t.text for t in tokenize(chunk, search=False))
-        words.extend(tokens)
+            _add_group(parsed, Group(phrase=tokens, grams=_grams(inner, tokens)))
+    for chunk, tokens in chunks:
         if len(tokens) > 1 and tokens not in parsed.nearby:
             parsed.nearby.append(tokens)
-    content = [w for w in words if not is_code(w)]
-    if any(w not in STOP_WORDS for w in content) or parsed.phrases:
-        content = [w for w in content if w not in STOP_WORDS]
-    for word in words:
-        if is_code(word):
-            if word not in parsed.codes:
-                parsed.codes.append(word)
-        elif word in content:
-            _add_term(parsed, QueryTerm(word, word_parts(word)))
+        terms = []
+        for word in tokens:
+            if is_code(word):
+                if word not in parsed.codes:
+                    parsed.codes.append(word)
+            elif word in keep:
+                term = QueryTerm(word, word_parts(word))
+                _add_term(parsed, term)
+                terms.append(term)
+        if terms:
+            has_code = any(is_code(w) for w in tokens)
+            grams = () if has_code else _grams(chunk, tokens)
+            _add_group(parsed, Group(terms=tuple(dict.fromkeys(terms)), grams=grams))
     return parsed
+
+
+def _grams(text: str, tokens: tuple[str, ...]) -> tuple[str, ...]:
+    """The chunk's bigrams, when they say more than its one token (a chunk of 2+ characters)."""
+    if not any(is_han(c) for c in text):
+        return ()  # Latin words and numbers match whole (python is not in pythonic)
+    grams = tuple(char_grams(text))
+    if not grams or (len(grams) == 1 and len(grams[0]) == 1):
+        return ()
+    return grams
+
+
+def _add_group(parsed: ParsedQuery, group: Group) -> None:
+    if group not in parsed.groups:
+        parsed.groups.append(group)
 
 
 def _add_term(parsed: ParsedQuery, term: QueryTerm) -> None:

@@ -27,11 +27,14 @@ from indexer._backend import (
     prepare_batches,
     retry_locked,
 )
-from indexer._query import ParsedQuery, QueryTerm
+from indexer._query import Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
+from indexer._tokenize import char_grams
 from indexer._types import IndexDoc, IndexerError, SearchQuery
 
 TITLE_BOOST = 3.0
+#: Weight of a query chunk found as written (its bigrams in a row) beside its words.
+GRAMS_BOOST = 1.0
 CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
 _TEXT_FIELDS = ("title", "body")
 _KEYWORD_FIELDS = ("code", "entry_codes", "indicator_codes", "file_type", "status")
@@ -46,6 +49,8 @@ def make_schema() -> tantivy.Schema:
     sb.add_unsigned_field("doc_id", stored=True, indexed=True, fast=True)
     for name in _TEXT_FIELDS:
         sb.add_text_field(name, tokenizer_name="whitespace", index_option="position")
+    # character bigrams, space-separated: tantivy splits them itself (no Python tokens)
+    sb.add_text_field("grams", tokenizer_name="whitespace", index_option="position")
     sb.add_bytes_field("pages", stored=True)  # JSON of PageText.to_json() per page
     for name in _KEYWORD_FIELDS:
         sb.add_text_field(name, tokenizer_name="raw", index_option="basic")
@@ -187,12 +192,33 @@ class TantivyBackend(SearchBackend):
             out.append(self._of(sorted(query.doc_ids)))
         return [Query.const_score_query(q, 0.0) for q in out]
 
+    def _phrase(self, field: str, tokens: tuple[str, ...]) -> tantivy.Query:
+        if len(tokens) == 1:
+            return Query.term_query(self.schema, field, tokens[0])
+        return Query.phrase_query(self.schema, field, list(tokens))
+
+    def _group(self, group: Group, conjunctive: bool) -> list[tantivy.Query]:
+        """The group's clause (with AND), or its alternatives one by one (with OR)."""
+        if group.phrase:
+            words = [self._phrase("body", group.phrase)]
+        elif conjunctive and len(group.terms) > 1:
+            words = [
+                Query.boolean_query([(Occur.Must, self._word("body", t)) for t in group.terms])
+            ]
+        else:
+            words = [self._word("body", t) for t in group.terms]
+        if group.grams:
+            grams = self._phrase("grams", group.grams)
+            words.append(Query.boost_query(grams, GRAMS_BOOST))
+        if conjunctive and len(words) > 1:
+            return [Query.boolean_query([(Occur.Should, w) for w in words])]
+        return words
+
     def _match_documents(
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
     ) -> tuple[int, list[tuple[int, float, Any]]]:
         s = self.schema
-        clauses = [self._word("body", t) for t in parsed.terms]
-        clauses += [Query.phrase_query(s, "body", list(p)) for p in parsed.phrases]
+        clauses = [c for g in parsed.groups for c in self._group(g, conjunctive)]
         for code in parsed.codes:
             alternatives = [
                 (Occur.Should, Query.const_score_query(Query.term_query(s, f, code), score))
@@ -245,10 +271,12 @@ def _record(prepared: PreparedDoc) -> tantivy.Document:
     record.add_pre_tokenized_text("title", title)
     if prepared.title:
         record.add_pre_tokenized_text("body", title)
+        record.add_text("grams", " ".join(char_grams(prepared.title_norm)))
     pages = []
     for page, tokens in prepared.iter_pages():
         if tokens:  # one value per page: tantivy leaves a position free between values
             record.add_pre_tokenized_text("body", Pre(page.norm, list(starmap(make, tokens))))
+            record.add_text("grams", " ".join(char_grams(page.norm)))
         pages.append(page.to_json())
     record.add_bytes("pages", json.dumps(pages, ensure_ascii=False).encode("utf-8"))
     if doc.code:

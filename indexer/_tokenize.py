@@ -23,6 +23,7 @@ spelled the way the index spells it. The rules, in order of precedence:
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 import threading
 import time
@@ -445,6 +446,29 @@ def raw_tokens(
                         append((sub, pos, s + ss, s + se))
                 pos += 1
             s = e
+    return out
+
+
+_GRAM_RUN = re.compile(r"[^\W_]+")
+
+
+def char_grams(norm: str) -> list[str]:
+    """The overlapping character bigrams of ``norm`` (normalised text), for the grams field.
+
+    Runs of letters, digits and Han characters (line wraps inside Han text removed, other
+    punctuation and spaces end a run) give their bigrams in order, a one-character run that
+    character: a query's bigrams at consecutive positions find the query as a substring,
+    whatever jieba made of the text around it (首家长隆 is 首/家长/隆, the grams hold 长隆).
+    """
+    if "\n" in norm:
+        norm = _WRAP.sub("", norm)
+    out: list[str] = []
+    for m in _GRAM_RUN.finditer(norm):
+        run = m.group()
+        if len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(map(operator.add, run[:-1], run[1:]))
     return out
 
 

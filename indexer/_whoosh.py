@@ -30,12 +30,14 @@ from indexer._backend import (
     prepare_batches,
     retry_locked,
 )
-from indexer._query import ParsedQuery, QueryTerm
+from indexer._query import Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
-from indexer._tokenize import RawToken, raw_tokens
+from indexer._tokenize import RawToken, char_grams, raw_tokens
 from indexer._types import IndexDoc, IndexerError, SearchQuery
 
 TITLE_BOOST = 3.0
+#: Weight of a query chunk found as written (its bigrams in a row) beside its words.
+GRAMS_BOOST = 1.0
 CODE_SCORES = {"code": 30.0, "entry_codes": 20.0, "indicator_codes": 10.0}
 
 
@@ -59,6 +61,58 @@ def _body(prepared: PreparedDoc) -> Pretokenized:
             segments.append((tokens, offset))
             offset += tokens[-1][1] + 2
     return Pretokenized("", segments)
+
+
+class Grams(str):
+    """The grams field's value: the character bigrams of the title and of each page."""
+
+    runs: list[list[str]]
+
+    def __new__(cls, runs: list[list[str]]) -> Grams:
+        obj = super().__new__(cls, "")
+        obj.runs = runs
+        return obj
+
+
+def _grams(prepared: PreparedDoc) -> Grams:
+    runs = [char_grams(prepared.title_norm)]
+    runs += [char_grams(page.norm) for page, _ in prepared.pages]
+    return Grams(runs)
+
+
+class GramTokenizer(Tokenizer):
+    """Tokens of a ``Grams`` value (one empty position between title and pages, as in
+    ``body``); any other text is cut into bigrams here (queries never are: see _group)."""
+
+    def __call__(
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[WhooshToken]:
+        t = WhooshToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        runs = getattr(value, "runs", None)
+        if runs is None:
+            runs = [char_grams(value) if tokenize else [value]]
+        pos = start_pos
+        for grams in runs:
+            for gram in grams:
+                t.text = gram
+                t.boost = 1.0
+                t.stopped = False
+                if positions:
+                    t.pos = pos
+                pos += 1
+                yield t
+            if grams:
+                pos += 1
 
 
 class ChineseTokenizer(Tokenizer):
@@ -116,6 +170,7 @@ def make_schema() -> Schema:
         doc_id=ID(sortable=True),
         title=TEXT(analyzer=analyzer, phrase=True),
         body=TEXT(analyzer=analyzer, phrase=True),
+        grams=TEXT(analyzer=GramTokenizer(), phrase=True),
         pages=STORED(),
         code=ID(),
         entry_codes=KEYWORD(scorable=False),
@@ -245,8 +300,7 @@ class WhooshBackend(SearchBackend):
     def _match_documents(
         self, parsed: ParsedQuery, query: SearchQuery, conjunctive: bool, limit: int, offset: int
     ) -> tuple[int, list[tuple[int, float, Any]]]:
-        clauses: list[wq.Query] = [_word("body", t) for t in parsed.terms]
-        clauses += [wq.Phrase("body", list(p)) for p in parsed.phrases]
+        clauses = [c for g in parsed.groups for c in _group(g, conjunctive)]
         for code in parsed.codes:
             clauses.append(
                 wq.Or([wq.ConstantScoreQuery(wq.Term(f, code), s) for f, s in CODE_SCORES.items()])
@@ -279,6 +333,27 @@ class WhooshBackend(SearchBackend):
         return bm25_idf(searcher.doc_count(), searcher.doc_frequency("body", token))
 
 
+def _phrase(field: str, tokens: tuple[str, ...], boost: float = 1.0) -> wq.Query:
+    if len(tokens) == 1:
+        return wq.Term(field, tokens[0], boost=boost)
+    return wq.Phrase(field, list(tokens), boost=boost)
+
+
+def _group(group: Group, conjunctive: bool) -> list[wq.Query]:
+    """The group's clause (with AND), or its alternatives one by one (with OR)."""
+    if group.phrase:
+        words = [_phrase("body", group.phrase)]
+    elif conjunctive and len(group.terms) > 1:
+        words = [wq.And([_word("body", t) for t in group.terms])]
+    else:
+        words = [_word("body", t) for t in group.terms]
+    if group.grams:
+        words.append(_phrase("grams", group.grams, GRAMS_BOOST))
+    if conjunctive and len(words) > 1:
+        return [wq.Or(words)]
+    return words
+
+
 def _word(field: str, term: QueryTerm) -> wq.Query:
     q: wq.Query = wq.Term(field, term.text)
     if term.parts:
@@ -307,6 +382,7 @@ def _write_doc(writer: IndexWriter, prepared: PreparedDoc) -> None:
         "doc_id": str(doc.doc_id),
         "title": Pretokenized(doc.title, [(prepared.title, 0)]),
         "body": _body(prepared),
+        "grams": _grams(prepared),
         "pages": [page.to_json() for page, _ in prepared.pages],
     }
     if doc.code:

@@ -236,8 +236,14 @@ def _sync_tree(session: Session, framework: Framework, parsed: ParsedFramework) 
     return {"moved": moved, "dropped": dropped}
 
 
-# Connectors and function words where a title splits into its terms.
-_TERM_BREAK = re.compile(r"[^\u4e00-\u9fff]+|[与和及的之或等]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+#: Connectors and function words where a title splits into its terms (when jieba cuts
+#: them out as words: the 和 of 共和国 is not one).
+_CONNECTORS = frozenset("与和及的之或等")
+#: Units and counters that follow a number (2022年专业设置 gives 专业设置, not 年专业设置).
+_AFTER_NUMBER = frozenset("年月日号个届级期批项名人万元次所家门本篇部套类")
+#: Words that frame a title rather than name something (广东省教育厅关于…).
+_FRAME_WORDS = ("关于",)
 
 
 def framework_terms(titles: Iterable[str]) -> set[str]:
@@ -245,13 +251,28 @@ def framework_terms(titles: Iterable[str]) -> set[str]:
 
     '专业设置与区域重点产业匹配度' -> 专业设置; '校企合作“订单班”建设管理办法' -> 校企合作, 订单班,
     建设管理办法. Whole long titles would hide their sub-words, so only 2–8 character runs
-    between connectors are taken.
+    of Han text between connectors are taken; a unit right after a number (2022年…) and
+    framing words (…关于) are left out, or the term would swallow them from running text.
     """
+    from indexer import segment
+
     terms: set[str] = set()
     for title in titles:
-        for chunk in _TERM_BREAK.split(title or ""):
-            if 2 <= len(chunk) <= 8:
-                terms.add(chunk)
+        title = title or ""
+        for m in _HAN_RUN.finditer(title):
+            run = m.group()
+            if m.start() and title[m.start() - 1].isdigit() and run[0] in _AFTER_NUMBER:
+                run = run[1:]
+            chunk = ""
+            for word in [*segment(run), "与"]:
+                if word not in _CONNECTORS:
+                    chunk += word
+                    continue
+                for frame in _FRAME_WORDS:
+                    chunk = chunk.removeprefix(frame).removesuffix(frame)
+                if 2 <= len(chunk) <= 8:
+                    terms.add(chunk)
+                chunk = ""
     return terms
 
 

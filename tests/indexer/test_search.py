@@ -125,6 +125,41 @@ def test_phrase_does_not_span_two_pages(backend: SearchBackend) -> None:
     backend.add([IndexDoc(9, "分页", [Page(1, "第一页结尾是产教"), Page(2, "融合开头的第二页")])])
     assert ids(search(backend, "产教 融合")) == [9]
     assert ids(search(backend, '"产教 融合"')) == []
+    assert ids(search(backend, "产教融合")) == []  # nor do the character bigrams
+
+
+# -- character bigrams: the query as written, whatever jieba made of the text ---------------
+
+
+def test_name_cut_apart_by_jieba_is_found(backend: SearchBackend) -> None:
+    """jieba cuts 首家长隆 as 首/家长/隆: the word 长隆 is not a token of the text."""
+    backend.add(
+        [
+            IndexDoc(1, "合作", [Page(1, "全国首家长隆产业学院揭牌。")]),
+            IndexDoc(2, "其他", [Page(1, "家长会与隆重的典礼。")]),
+        ]
+    )
+    result = search(backend, "长隆")
+    assert ids(result) == [1]
+    assert snippets(result) == [(1, 1, "全国首家<mark>长隆</mark>产业学院揭牌。")]
+    assert ids(search(backend, "长隆 产业学院")) == [1]
+
+
+@pytest.mark.parametrize("query", ['"定期安全评"', "定期安全评", '"机制改革"', "安全评价工"])
+def test_phrase_starting_or_ending_inside_a_word(backend: SearchBackend, query: str) -> None:
+    backend.add(
+        [
+            IndexDoc(1, "安全", [Page(1, "开展定期安全评价工作，深化体制机制改革。")]),
+            IndexDoc(2, "其他", [Page(1, "定期检查，安全第一；机制健全，改革深入。")]),
+        ]
+    )
+    assert ids(search(backend, query)) == [1]
+
+
+def test_bigrams_do_not_join_across_punctuation(backend: SearchBackend) -> None:
+    backend.add([IndexDoc(1, "标点", [Page(1, "坚持产教，融合发展。")])])
+    assert ids(search(backend, "产教融合")) == []
+    assert ids(search(backend, "产教 融合")) == [1]
 
 
 # -- codes ----------------------------------------------------------------------------
