@@ -6,6 +6,7 @@ from here, never from ``current_app.config``.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from indexer import SearchBackend
 
 
+log = logging.getLogger(__name__)
+
+
 class NotInitializedError(RuntimeError):
     """The database has no schema (or an old one): run ``evidence init``."""
 
@@ -41,6 +45,8 @@ class Runtime:
         self._lock = threading.Lock()
         self._huey: Any = None
         self.process_task: Any = None
+        self.reindex_task: Any = None
+        self.rebuild_pending = False
 
     @property
     def huey(self) -> Any:  # noqa: ANN401
@@ -69,11 +75,33 @@ class Runtime:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    from indexer import open_index
 
                     self._load_dictionary()
-                    self._index = open_index(self.config.SEARCH_BACKEND, **self.index_options())
+                    self._index = self._open_index()
+        if self.rebuild_pending:
+            self.schedule_rebuild()
         return self._index
+
+    def _open_index(self) -> SearchBackend:
+        """Open the index; one built by an older version is recreated empty and rebuilt
+        from the database by the job queue (a worker, or right away in immediate mode)."""
+        from indexer import IndexLayoutError, open_index
+
+        kind = self.config.SEARCH_BACKEND
+        try:
+            return open_index(kind, **self.index_options())
+        except IndexLayoutError as e:
+            log.warning("search index layout changed (%s): rebuilding it", e)
+        index = open_index(kind, recreate=True, **self.index_options())
+        self.rebuild_pending = True
+        return index
+
+    def schedule_rebuild(self) -> None:
+        """Queue the rebuild of a recreated index (see ``_open_index``)."""
+        if self.rebuild_pending:
+            self.rebuild_pending = False
+            self.huey  # noqa: B018 - registers the task
+            self.reindex_task()
 
     def _load_dictionary(self) -> None:
         """Every process (web, worker, CLI) adds the same framework terms before it tokenizes."""

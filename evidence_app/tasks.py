@@ -48,11 +48,22 @@ def make_huey(runtime: Runtime) -> Huey:
         finally:
             session.close()
 
+    @huey.task(retries=3, retry_delay=30, name="reindex")
+    def reindex_task() -> None:
+        from evidence_app.services.maintenance import reindex
+
+        session = runtime.session()
+        try:
+            reindex(session, runtime)
+        finally:
+            session.close()
+
     @huey.periodic_task(crontab(minute="*/5"), name="recover_stale")
     def recover_stale_task() -> None:
         recover_stale(runtime)
 
     runtime.process_task = process_documents_task
+    runtime.reindex_task = reindex_task
     return huey
 
 

@@ -250,7 +250,11 @@ def register_backend(kind: str, factory: Callable[..., SearchBackend]) -> None:
 
 def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> SearchBackend:
     """Open (creating if needed) the index of ``kind`` ("whoosh" | "tantivy") at ``path``,
-    or of a registered kind ("postgres": ``engine=...``, or a database URL as ``path``)."""
+    or of a registered kind ("postgres": ``engine=...``, or a database URL as ``path``).
+
+    An index with another layout (built by an older version) raises IndexLayoutError;
+    ``recreate=True`` throws it away and starts an empty one (then reindex).
+    """
     if kind == "whoosh":
         from indexer._whoosh import WhooshBackend
 
@@ -266,6 +270,17 @@ def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> Search
             opts["path"] = path
         return _BACKENDS[kind](**opts)
     raise IndexerError(f"unknown search backend {kind!r} (whoosh, tantivy, postgres)")
+
+
+def empty_directory(path: Path) -> None:
+    """Remove everything inside ``path`` (an index directory being recreated)."""
+    import shutil
+
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _need_path(kind: str, path: str | Path | None) -> Path:

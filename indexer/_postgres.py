@@ -66,7 +66,13 @@ from indexer._backend import (
 from indexer._query import STOP_WORDS, Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
 from indexer._tokenize import RawToken, char_grams
-from indexer._types import IndexDoc, IndexerError, IndexLockedError, SearchQuery
+from indexer._types import (
+    IndexDoc,
+    IndexerError,
+    IndexLayoutError,
+    IndexLockedError,
+    SearchQuery,
+)
 
 #: Written as the comment of the documents table; a table with another comment is refused.
 LAYOUT = "evidence search index, layout 3"
@@ -105,6 +111,7 @@ class PostgresBackend(SearchBackend):
         path: str | None = None,
         table_prefix: str = "search_",
         lock_timeout: float = LOCK_TIMEOUT,
+        recreate: bool = False,
     ) -> None:
         """Open (creating if needed) the tables on ``engine``, or on a database ``url``.
 
@@ -128,7 +135,7 @@ class PostgresBackend(SearchBackend):
         self._stats: tuple[float, tuple[int, dict[str, float]] | None] | None = None
         self._closed = False
         try:
-            self._create_tables()
+            self._create_tables(recreate)
         except SQLAlchemyError as e:
             self.close()
             raise IndexerError(f"cannot open the PostgreSQL search index: {e}") from e
@@ -136,19 +143,21 @@ class PostgresBackend(SearchBackend):
             self.close()
             raise
 
-    def _create_tables(self) -> None:
+    def _create_tables(self, recreate: bool = False) -> None:
         docs, pages, p = self._docs, self._pages, self.table_prefix
         with self.engine.begin() as conn:
             # two processes opening a new index at once would race on the catalog
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": docs})
+            if recreate:
+                conn.execute(text(f"DROP TABLE IF EXISTS {pages}, {docs}"))
             comment = conn.execute(
                 text("SELECT obj_description(to_regclass(:t), 'pg_class')"), {"t": docs}
             ).scalar()
             exists = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": docs}).scalar()
             if exists:
                 if comment != LAYOUT:
-                    raise IndexerError(
-                        f"the table {docs} has another layout ({comment!r}): drop it and reindex"
+                    raise IndexLayoutError(
+                        f"the table {docs} has another layout ({comment!r}): rebuild it"
                     )
                 return
             for statement in [

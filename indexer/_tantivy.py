@@ -24,13 +24,14 @@ from indexer._backend import (
     PreparedDoc,
     SearchBackend,
     bm25_idf,
+    empty_directory,
     prepare_batches,
     retry_locked,
 )
 from indexer._query import Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
 from indexer._tokenize import char_grams
-from indexer._types import IndexDoc, IndexerError, SearchQuery
+from indexer._types import IndexDoc, IndexerError, IndexLayoutError, SearchQuery
 
 TITLE_BOOST = 3.0
 #: Weight of a query chunk found as written (its bigrams in a row) beside its words.
@@ -71,13 +72,17 @@ class TantivyBackend(SearchBackend):
         lock_timeout: float = LOCK_TIMEOUT,
         heap_mb: int = 64,
         threads: int = 1,
+        recreate: bool = False,
     ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.heap_mb = heap_mb
         self.threads = threads
         self.path.mkdir(parents=True, exist_ok=True)
+        if recreate:
+            empty_directory(self.path)
         self.schema = make_schema()
+        _check_layout(self.path / "meta.json")
         try:
             self._index = tantivy.Index(self.schema, path=str(self.path), reuse=True)
             self._index.config_reader(reload_policy="manual")
@@ -294,6 +299,23 @@ def _record(prepared: PreparedDoc) -> tantivy.Document:
     if doc.year is not None:
         record.add_integer("year", doc.year)
     return record
+
+
+def _field_names() -> list[str]:
+    names = ["doc_id", *_TEXT_FIELDS, "grams", "pages", *_KEYWORD_FIELDS, "framework_id", "year"]
+    return sorted(names)
+
+
+def _check_layout(meta: Path) -> None:
+    """IndexLayoutError if the index at ``meta``'s directory has other fields than ours."""
+    try:
+        fields = json.loads(meta.read_text(encoding="utf-8"))["schema"]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise IndexerError(f"cannot read {meta}: {e}") from e
+    if sorted(f.get("name") for f in fields) != _field_names():
+        raise IndexLayoutError(f"the index at {meta.parent} has another layout: rebuild it")
 
 
 def _is_lock_error(e: Exception) -> bool:

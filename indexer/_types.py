@@ -21,6 +21,10 @@ class UnsupportedFormatError(ExtractionError):
     """No extractor (or no converter installed) for this kind of file."""
 
 
+class IndexLayoutError(IndexerError):
+    """The index was built by another version with other fields: rebuild it (recreate=True)."""
+
+
 class IndexLockedError(IndexerError):
     """The index writer lock could not be taken within the timeout."""
 

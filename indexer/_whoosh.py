@@ -27,13 +27,14 @@ from indexer._backend import (
     PreparedDoc,
     SearchBackend,
     bm25_idf,
+    empty_directory,
     prepare_batches,
     retry_locked,
 )
 from indexer._query import Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
 from indexer._tokenize import RawToken, char_grams, raw_tokens
-from indexer._types import IndexDoc, IndexerError, SearchQuery
+from indexer._types import IndexDoc, IndexerError, IndexLayoutError, SearchQuery
 
 TITLE_BOOST = 3.0
 #: Weight of a query chunk found as written (its bigrams in a row) beside its words.
@@ -64,20 +65,22 @@ def _body(prepared: PreparedDoc) -> Pretokenized:
 
 
 class Grams(str):
-    """The grams field's value: the character bigrams of the title and of each page."""
+    """The grams field's value: the normalised title and pages, cut into character bigrams
+    one at a time as the tokenizer reaches them (a 500-page PDF has ~900,000 bigrams)."""
 
-    runs: list[list[str]]
+    texts: list[str]
 
-    def __new__(cls, runs: list[list[str]]) -> Grams:
+    def __new__(cls, texts: list[str]) -> Grams:
         obj = super().__new__(cls, "")
-        obj.runs = runs
+        obj.texts = texts
         return obj
+
+    def runs(self) -> Iterator[list[str]]:
+        return map(char_grams, self.texts)
 
 
 def _grams(prepared: PreparedDoc) -> Grams:
-    runs = [char_grams(prepared.title_norm)]
-    runs += [char_grams(page.norm) for page, _ in prepared.pages]
-    return Grams(runs)
+    return Grams([prepared.title_norm] + [page.norm for page, _ in prepared.pages])
 
 
 class GramTokenizer(Tokenizer):
@@ -98,8 +101,9 @@ class GramTokenizer(Tokenizer):
         **kwargs: Any,
     ) -> Iterator[WhooshToken]:
         t = WhooshToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        runs = getattr(value, "runs", None)
-        if runs is None:
+        if isinstance(value, Grams):
+            runs: Iterable[list[str]] = value.runs()
+        else:
             runs = [char_grams(value) if tokenize else [value]]
         pos = start_pos
         for grams in runs:
@@ -188,12 +192,19 @@ class WhooshBackend(SearchBackend):
     kind = "whoosh"
 
     def __init__(
-        self, path: Path, *, lock_timeout: float = LOCK_TIMEOUT, limitmb: int = 128
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = LOCK_TIMEOUT,
+        limitmb: int = 128,
+        recreate: bool = False,
     ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.limitmb = limitmb
         self.path.mkdir(parents=True, exist_ok=True)
+        if recreate:
+            empty_directory(self.path)
         try:
             if whoosh_index.exists_in(str(self.path)):
                 self._ix = whoosh_index.open_dir(str(self.path))
@@ -208,7 +219,8 @@ class WhooshBackend(SearchBackend):
         except Exception as e:
             raise IndexerError(f"cannot open the Whoosh index at {self.path}: {e}") from e
         if set(self._ix.schema.names()) != set(make_schema().names()):
-            raise IndexerError(f"the index at {self.path} has another layout: rebuild it")
+            self._ix.close()
+            raise IndexLayoutError(f"the index at {self.path} has another layout: rebuild it")
         self._local = threading.local()
         self._searchers: list[Searcher] = []
         self._searchers_lock = threading.Lock()

@@ -239,6 +239,27 @@ def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: P
     assert json.loads(verified.output)["ok"] is True
 
 
+def test_index_left_by_an_older_version_is_rebuilt(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+    """An upgrade that changes the index's fields: the old index is recreated and rebuilt
+    from the database (pages are not extracted again) the first time the index is opened."""
+    import shutil
+
+    from whoosh import fields, index
+
+    path = tmp_path / "2.3.5-1 全国首家长隆产业学院.txt"
+    path.write_text("全国首家长隆产业学院揭牌，迅达电梯订单班开班。", encoding="utf-8")
+    ingest(invoke, path, framework=fw)
+    runtime.index.close()
+    runtime._index = None
+    folder = runtime.config.INDEX_DIR
+    shutil.rmtree(folder)
+    folder.mkdir()
+    index.create_in(str(folder), fields.Schema(doc_id=fields.ID(stored=True))).close()
+    hits = search(invoke, "长隆")["hits"]
+    assert [h["code"] for h in hits] == ["2.3.5-1"]
+    assert runtime.index.count() == 1 and not runtime.rebuild_pending
+
+
 def test_verify_catches_an_altered_blob_and_a_missing_index_entry(
     invoke, fw, runtime, tmp_path: Path
 ) -> None:  # noqa: ANN001

@@ -14,6 +14,7 @@ import pytest
 from indexer import (
     IndexDoc,
     IndexerError,
+    IndexLayoutError,
     IndexLockedError,
     Page,
     SearchBackend,
@@ -24,6 +25,7 @@ from indexer import (
     parse_query,
 )
 from indexer._query import QueryTerm
+from tests.indexer.conftest import sample_docs
 
 
 def search(backend: SearchBackend, text: str, **kw: object) -> SearchResult:
@@ -511,3 +513,53 @@ def test_open_index_unknown_kind(tmp_path: Path) -> None:
         open_index("elastic", tmp_path)
     with pytest.raises(IndexerError, match="needs an index directory"):
         open_index("tantivy")
+
+
+# -- layout changes ---------------------------------------------------------------------------
+
+
+def _make_old_layout(backend_kind: str, location: str) -> None:
+    """An index as an older version left it: other fields, one document."""
+    if backend_kind == "whoosh":
+        from whoosh import fields, index
+
+        ix = index.create_in(location, fields.Schema(doc_id=fields.ID(stored=True)))
+        with ix.writer() as w:
+            w.add_document(doc_id="1")
+        ix.close()
+    elif backend_kind == "tantivy":
+        import tantivy
+
+        sb = tantivy.SchemaBuilder()
+        sb.add_unsigned_field("doc_id", stored=True, indexed=True, fast=True)
+        ix = tantivy.Index(sb.build(), path=location)
+        w = ix.writer(heap_size=15_000_000, num_threads=1)
+        doc = tantivy.Document()
+        doc.add_unsigned("doc_id", 1)
+        w.add_document(doc)
+        w.commit()
+        w.wait_merging_threads()
+    else:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(location)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE search_documents (doc_id bigint PRIMARY KEY)"))
+            conn.execute(text("COMMENT ON TABLE search_documents IS 'layout 1'"))
+        engine.dispose()
+
+
+def test_index_of_another_layout_is_refused_then_recreated(
+    backend_kind: str, index_location: str
+) -> None:
+    if backend_kind != "postgres":
+        Path(index_location).mkdir(parents=True)
+    _make_old_layout(backend_kind, index_location)
+    with pytest.raises(IndexLayoutError):
+        open_index(backend_kind, index_location)
+    with open_index(backend_kind, index_location, recreate=True) as index:
+        assert index.count() == 0
+        index.add(sample_docs())
+        assert ids(search(index, "迅达电梯")) == [1]
+    with open_index(backend_kind, index_location) as index:  # now the current layout
+        assert index.count() == len(sample_docs())
