@@ -75,7 +75,6 @@ class Runtime:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-
                     self._load_dictionary()
                     self._index = self._open_index()
         if self.rebuild_pending:

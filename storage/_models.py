@@ -177,9 +177,7 @@ class Indicator(Base):
     achieved_text: Mapped[str] = mapped_column(Text, default="", server_default="")  # as written
     # 中期完成度 as reported, in percent (200.0 for "200%"); the text keeps what was written
     reported_completion: Mapped[float | None] = mapped_column(Float)
-    reported_completion_text: Mapped[str] = mapped_column(
-        String(40), default="", server_default=""
-    )
+    reported_completion_text: Mapped[str] = mapped_column(String(40), default="", server_default="")
     source_ref: Mapped[str] = mapped_column(String(120), default="", server_default="")
     # 计分方法 inputs entered by staff: 实际值, the reference (所在规划学校平均水平, 合格要求)
     # and, for rules that need more, the other inputs by key (see evidence_app.kpi)
