@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh import index as whoosh_index
 from whoosh import query as wq
@@ -83,9 +83,8 @@ def _grams(prepared: PreparedDoc) -> Grams:
     return Grams([prepared.title_norm] + [page.norm for page, _ in prepared.pages])
 
 
-class GramTokenizer(Tokenizer):
-    """Tokens of a ``Grams`` value (one empty position between title and pages, as in
-    ``body``); any other text is cut into bigrams here (queries never are: see _group)."""
+class _Tokenizer(Tokenizer):
+    """Whoosh's tokenizer call, with the options our tokenizers look at passed on."""
 
     def __call__(
         self,
@@ -101,6 +100,29 @@ class GramTokenizer(Tokenizer):
         **kwargs: Any,
     ) -> Iterator[WhooshToken]:
         t = WhooshToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        opts = _Options(positions, chars, keeporiginal, start_pos, start_char, tokenize, mode)
+        return self._tokens(t, value, opts)
+
+    def _tokens(self, t: WhooshToken, value: str, o: _Options) -> Iterator[WhooshToken]:
+        raise NotImplementedError
+
+
+class _Options(NamedTuple):
+    positions: bool
+    chars: bool
+    keeporiginal: bool
+    start_pos: int
+    start_char: int
+    tokenize: bool
+    mode: str
+
+
+class GramTokenizer(_Tokenizer):
+    """Tokens of a ``Grams`` value (one empty position between title and pages, as in
+    ``body``); any other text is cut into bigrams here (queries never are: see _group)."""
+
+    def _tokens(self, t: WhooshToken, value: str, o: _Options) -> Iterator[WhooshToken]:
+        positions, chars, keeporiginal, start_pos, start_char, tokenize, mode = o
         if isinstance(value, Grams):
             runs: Iterable[list[str]] = value.runs()
         else:
@@ -119,26 +141,14 @@ class GramTokenizer(Tokenizer):
                 pos += 1
 
 
-class ChineseTokenizer(Tokenizer):
+class ChineseTokenizer(_Tokenizer):
     """Whoosh tokenizer over ``indexer.tokenize``: ordinal positions, offsets in the original.
 
     Indexing (mode "index" or "") emits search-mode sub-words; mode "query" does not.
     """
 
-    def __call__(
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs: Any,
-    ) -> Iterator[WhooshToken]:
-        t = WhooshToken(positions, chars, removestops=removestops, mode=mode, **kwargs)
+    def _tokens(self, t: WhooshToken, value: str, o: _Options) -> Iterator[WhooshToken]:
+        positions, chars, keeporiginal, start_pos, start_char, tokenize, mode = o
         if not tokenize:
             t.original = t.text = value
             t.boost = 1.0
