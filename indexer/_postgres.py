@@ -229,8 +229,11 @@ class PostgresBackend(SearchBackend):
     def add(self, docs: Iterable[IndexDoc]) -> None:
         for batch in prepare_batches(docs):
             batch.sort(key=lambda p: p.doc.doc_id)  # the same lock order in every writer
-            rows = [_document_row(prepared) for prepared in batch]
-            pages = [row for prepared in batch for row in _page_rows(prepared)]
+            rows, pages = [], []
+            for prepared in batch:
+                rows.append(_document_row(prepared))
+                pages += _page_rows(prepared)
+                prepared.release()
             self._write(functools.partial(self._store, rows, pages))
 
     def _store(

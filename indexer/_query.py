@@ -148,10 +148,10 @@ def parse_query(text: str) -> ParsedQuery:
         if len(tokens) == 1:
             term = QueryTerm(tokens[0])
             _add_term(parsed, term)
-            _add_group(parsed, Group(terms=(term,), grams=_grams(inner, tokens)))
+            _add_group(parsed, Group(terms=(term,), grams=_grams(inner)))
         elif tokens and tokens not in parsed.phrases:
             parsed.phrases.append(tokens)
-            _add_group(parsed, Group(phrase=tokens, grams=_grams(inner, tokens)))
+            _add_group(parsed, Group(phrase=tokens, grams=_grams(inner)))
     for chunk, tokens in chunks:
         if len(tokens) > 1 and tokens not in parsed.nearby:
             parsed.nearby.append(tokens)
@@ -166,12 +166,12 @@ def parse_query(text: str) -> ParsedQuery:
                 terms.append(term)
         if terms:
             has_code = any(is_code(w) for w in tokens)
-            grams = () if has_code else _grams(chunk, tokens)
+            grams = () if has_code else _grams(chunk)
             _add_group(parsed, Group(terms=tuple(dict.fromkeys(terms)), grams=grams))
     return parsed
 
 
-def _grams(text: str, tokens: tuple[str, ...]) -> tuple[str, ...]:
+def _grams(text: str) -> tuple[str, ...]:
     """The chunk's bigrams, when they say more than its one token (a chunk of 2+ characters)."""
     if not any(is_han(c) for c in text):
         return ()  # Latin words and numbers match whole (python is not in pythonic)

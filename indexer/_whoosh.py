@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +20,7 @@ from whoosh import query as wq
 from whoosh.analysis import Token as WhooshToken
 from whoosh.analysis import Tokenizer
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+from whoosh.formats import Positions
 from whoosh.searching import Searcher
 from whoosh.writing import CLEAR, IndexWriter
 
@@ -52,6 +54,14 @@ class Pretokenized(str):
         obj.segments = segments
         return obj
 
+    def positions(self) -> dict[str, list[int]]:
+        """Each token's positions (see ``_Positions``)."""
+        out: defaultdict[str, list[int]] = defaultdict(list)
+        for tokens, offset in self.segments:
+            for text, pos, _, _ in tokens:
+                out[text].append(pos + offset)
+        return out
+
 
 def _body(prepared: PreparedDoc) -> Pretokenized:
     """Title then pages, one empty position between them (as tantivy lays out values)."""
@@ -77,6 +87,44 @@ class Grams(str):
 
     def runs(self) -> Iterator[list[str]]:
         return map(char_grams, self.texts)
+
+    def positions(self) -> dict[str, list[int]]:
+        """Each bigram's positions (see ``_Positions``), as ``GramTokenizer`` numbers them."""
+        out: defaultdict[str, list[int]] = defaultdict(list)
+        pos = 0
+        for grams in self.runs():
+            for gram in grams:
+                out[gram].append(pos)
+                pos += 1
+            if grams:
+                pos += 1
+        return out
+
+
+class _Positions(Positions):
+    """Whoosh's positions format, fed straight from our tokens when the value has them.
+
+    Whoosh's own ``word_values`` makes a Token object per token and groups them: most of
+    the time of indexing a document went there. Same postings, same encoding.
+    """
+
+    def word_values(
+        self, value: Any, analyzer: Any, **kwargs: Any
+    ) -> Iterator[tuple[str, int, float, bytes]]:
+        table = getattr(value, "positions", None)
+        if table is None:
+            yield from super().word_values(value, analyzer, **kwargs)
+            return
+        boost = self.field_boost
+        encode = self.encode
+        for word, poslist in table().items():
+            yield word, len(poslist), len(poslist) * boost, encode(poslist)
+
+
+def _text_field(analyzer: Tokenizer) -> TEXT:
+    field = TEXT(analyzer=analyzer, phrase=True)
+    field.format = _Positions(field_boost=field.format.field_boost)
+    return field
 
 
 def _grams(prepared: PreparedDoc) -> Grams:
@@ -182,9 +230,9 @@ def make_schema() -> Schema:
     analyzer = ChineseTokenizer()
     return Schema(
         doc_id=ID(sortable=True),
-        title=TEXT(analyzer=analyzer, phrase=True),
-        body=TEXT(analyzer=analyzer, phrase=True),
-        grams=TEXT(analyzer=GramTokenizer(), phrase=True),
+        title=_text_field(analyzer),
+        body=_text_field(analyzer),
+        grams=_text_field(GramTokenizer()),
         pages=STORED(),
         code=ID(),
         entry_codes=KEYWORD(scorable=False),
@@ -258,6 +306,7 @@ class WhooshBackend(SearchBackend):
                 for prepared in batch:
                     writer.delete_by_term("doc_id", str(prepared.doc.doc_id))
                     _write_doc(writer, prepared)
+                    prepared.release()
 
     def delete(self, doc_ids: Iterable[int]) -> None:
         ids = sorted(set(doc_ids))
