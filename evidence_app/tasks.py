@@ -44,7 +44,7 @@ def make_huey(runtime: Runtime) -> Huey:
 
         session = runtime.session()
         try:
-            process_documents(session, runtime, document_ids)
+            process_documents(session, runtime, document_ids, unfinished_only=True)
         finally:
             session.close()
 

@@ -610,13 +610,26 @@ def extract_document(runtime: Runtime, document: Document) -> tuple[str, str, li
 
 
 def process_documents(
-    session: Session, runtime: Runtime, document_ids: Iterable[int], batch: int = 20
+    session: Session,
+    runtime: Runtime,
+    document_ids: Iterable[int],
+    batch: int = 20,
+    *,
+    unfinished_only: bool = False,
 ) -> None:
-    """Extract, store pages and index each document; statuses are committed as they change."""
+    """Extract, store pages and index each document; statuses are committed as they change.
+
+    ``unfinished_only`` (queued jobs): skip documents no longer pending or processing. A
+    document can be queued twice (an upload's job, then a starting worker's recovery of
+    pending documents); the second job must not take a finished document back to
+    ``processing`` (a worker stopped then would leave it there until the next recovery).
+    """
     pending: list[tuple[Document, list[Any]]] = []
     for doc_id in document_ids:
         document = session.get(Document, doc_id)
         if document is None or document.deleted:
+            continue
+        if unfinished_only and document.status not in (STATUS_PENDING, STATUS_PROCESSING):
             continue
         document.status = STATUS_PROCESSING
         document.status_reason = ""

@@ -51,3 +51,35 @@ def test_web_request_only_enqueues_and_a_worker_processes(tmp_path: Path, queue:
     assert huey.pending_count() == 0
     huey.flush()
     runtime.close()
+
+
+def test_a_document_queued_twice_is_processed_once(tmp_path: Path) -> None:
+    """An upload's job plus a starting worker's recovery of pending documents queue the same
+    document twice; the second job leaves the finished document alone (it used to take it
+    back to processing, where a worker stopped at that moment left it)."""
+    from config import TestConfig
+    from evidence_app import create_app, get_runtime
+    from evidence_app.tasks import recover_stale
+    from storage import Document, upgrade_database
+
+    app = create_app(TestConfig(tmp_path / "i", HUEY_IMMEDIATE=False))
+    runtime = get_runtime(app)
+    upgrade_database(runtime.engine)
+    huey = runtime.huey
+    huey.flush()
+    doc_id = _queued_document(runtime, tmp_path)
+    runtime.enqueue([doc_id])
+    assert recover_stale(runtime) == [doc_id]  # still pending: queued again
+    assert huey.pending_count() == 2
+    huey.execute(huey.dequeue())
+    with runtime.session() as s:
+        finished = s.get(Document, doc_id)
+        assert finished.status == "indexed"
+        stamp = finished.updated_at
+    huey.execute(huey.dequeue())
+    with runtime.session() as s:
+        again = s.get(Document, doc_id)
+        assert (again.status, again.updated_at) == ("indexed", stamp)
+    assert huey.pending_count() == 0
+    huey.flush()
+    runtime.close()
