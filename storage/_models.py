@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -352,6 +353,23 @@ class DocumentPage(Base):
     source: Mapped[str] = mapped_column(String(10), default="text")
 
     document: Mapped[Document] = relationship(back_populates="pages")
+
+
+class TextSignature(Base):
+    """A document's near-duplicate fingerprint (MinHash of its text), kept between audits.
+
+    ``pages_key`` is the largest id of the document's pages when it was computed: pages are
+    replaced (new ids) whenever the document is processed again, so a signature whose key
+    differs from the current one is stale. An empty signature: text too short to compare.
+    """
+
+    __tablename__ = "text_signatures"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    pages_key: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditLog(Base):

@@ -38,6 +38,7 @@ tokenizer and survive OCR noise in single characters. Texts under 30 characters 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -46,6 +47,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from evidence_app.services.coverage import (
@@ -61,6 +63,7 @@ from storage import (
     DocumentPage,
     DocumentVersion,
     ImportAnomaly,
+    TextSignature,
 )
 
 SEVERITIES = ("high", "medium", "low")
@@ -100,6 +103,8 @@ STATUS_LABELS = {
     "encrypted": "已加密",
     "unsupported": "不支持的格式",
 }
+
+log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE_THRESHOLD = 0.8
 
@@ -455,17 +460,12 @@ def _duplicate_findings(
     from evidence_app.services.minhash import (
         jaccard,
         lsh_candidates,
-        minhash_signature,
         shingle_hashes,
         signature_agreement,
     )
 
     usable = [d.id for d in linked if document_class(d.status) == "usable"]
-    signatures: dict[int, Any] = {}
-    for doc_id, text in _document_texts(session, usable):
-        shingles = shingle_hashes(text)
-        if len(shingles):
-            signatures[doc_id] = minhash_signature(shingles)
+    signatures = _signatures(session, usable)
     indicators_of = {
         doc_id: {ind for _, ind in coverage.document_links[doc_id]} for doc_id in signatures
     }
@@ -502,6 +502,74 @@ def _duplicate_findings(
             extra={"similarity": round(similarity, 4), "match": "text"},
             order=(a, b),
         )
+
+
+def _signatures(session: Session, doc_ids: list[int]) -> dict[int, Any]:
+    """The MinHash signature of each document with enough text to compare.
+
+    Signatures are kept in ``text_signatures`` with the pages they were computed from: only
+    documents whose pages changed since (or never had one) are read and hashed again, so the
+    first audit after an upload costs the new files, not the whole library.
+    """
+    import numpy as np
+
+    from evidence_app.services.minhash import minhash_signature, shingle_hashes
+
+    current: dict[int, int] = {}
+    stored: dict[int, tuple[int, bytes]] = {}
+    for chunk in _chunks(sorted(doc_ids)):
+        current.update(
+            (doc_id, key)
+            for doc_id, key in session.execute(
+                select(DocumentPage.document_id, func.max(DocumentPage.id))
+                .where(DocumentPage.document_id.in_(chunk))
+                .group_by(DocumentPage.document_id)
+            )
+        )
+        stored.update(
+            (doc_id, (key, sig))
+            for doc_id, key, sig in session.execute(
+                select(
+                    TextSignature.document_id, TextSignature.pages_key, TextSignature.signature
+                ).where(TextSignature.document_id.in_(chunk))
+            )
+        )
+    stale = [i for i, key in current.items() if stored.get(i, (None,))[0] != key]
+    fresh: dict[int, bytes] = {}
+    for doc_id, text in _document_texts(session, stale):
+        shingles = shingle_hashes(text)
+        fresh[doc_id] = minhash_signature(shingles).tobytes() if len(shingles) else b""
+    if fresh:
+        _store_signatures(session, {i: (current[i], sig) for i, sig in fresh.items()})
+    out: dict[int, Any] = {}
+    for doc_id in current:
+        sig = fresh[doc_id] if doc_id in fresh else stored[doc_id][1]
+        if sig:
+            out[doc_id] = np.frombuffer(sig, dtype=np.uint64)
+    return out
+
+
+def _store_signatures(session: Session, rows: dict[int, tuple[int, bytes]]) -> None:
+    """Upsert signatures in a transaction of their own (the audit itself only reads); two
+    audits computing the same signature at once both succeed."""
+    engine = session.get_bind()
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(TextSignature)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TextSignature.document_id],
+        set_={"pages_key": stmt.excluded.pages_key, "signature": stmt.excluded.signature},
+    )
+    values = [
+        {"document_id": i, "pages_key": key, "signature": sig} for i, (key, sig) in rows.items()
+    ]
+    try:
+        with engine.begin() as conn:
+            conn.execute(stmt, values)
+    except SQLAlchemyError:  # a document deleted meanwhile, a read-only database: recompute later
+        log.warning("could not keep %d text signatures", len(values), exc_info=True)
 
 
 def _document_texts(session: Session, doc_ids: list[int]) -> Iterator[tuple[int, str]]:

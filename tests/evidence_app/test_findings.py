@@ -339,3 +339,48 @@ def test_findings_on_files_through_the_real_ingestion(
     dup = next(f for f in compute_findings(session, framework_id) if f.kind == "duplicate_document")
     assert "相似度 0.98" in dup.detail  # 391 of 401 shingles shared
     assert session.get(Document, ids["2.4.2-1 实践学时.txt"]).status == "indexed"
+
+
+def test_text_signatures_are_kept_until_the_pages_change(
+    session, runtime, framework_id, evidence, monkeypatch
+) -> None:  # noqa: ANN001
+    """The near-duplicate fingerprints are stored: a second audit hashes no text again, and
+    a document processed again (new pages) is hashed again, alone."""
+    from sqlalchemy import select
+
+    from evidence_app.services import findings as findings_module
+    from evidence_app.services.ingest import _store_pages
+    from indexer import Page
+    from storage import Document, TextSignature
+
+    hashed: list[list[int]] = []
+    read_texts = findings_module._document_texts
+
+    def spy(session_, doc_ids):  # noqa: ANN001, ANN202
+        hashed.append(sorted(doc_ids))
+        return read_texts(session_, doc_ids)
+
+    monkeypatch.setattr(findings_module, "_document_texts", spy)
+    first = [f.as_json() for f in compute_findings(session, framework_id, today=es.TODAY)]
+    computed = hashed[0]
+    assert len(computed) > 10
+    stored = {
+        i: key
+        for i, key in session.execute(select(TextSignature.document_id, TextSignature.pages_key))
+    }
+    assert sorted(stored) == computed
+
+    hashed.clear()
+    second = [f.as_json() for f in compute_findings(session, framework_id, today=es.TODAY)]
+    assert second == first
+    assert hashed[0] == []  # no signature computed again (the next call: the exact check)
+
+    doc = session.get(Document, computed[0])
+    _store_pages(session, doc, [Page(1, "重新处理后的文字内容，与任何其他文件都不相同。" * 5)])
+    session.commit()
+    hashed.clear()
+    third = [f.as_json() for f in compute_findings(session, framework_id, today=es.TODAY)]
+    assert hashed[0] == [computed[0]]
+    assert len(third) == len(first)
+    session.expire_all()
+    assert session.get(TextSignature, computed[0]).pages_key != stored[computed[0]]
