@@ -80,7 +80,9 @@ def coverage_command(
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-        report = coverage_report(session, framework_id, coverage=coverage, findings=findings)
+        report = coverage_report(
+            session, framework_id, today=today, coverage=coverage, findings=findings
+        )
     if as_json:
         echo_json(report)
         return

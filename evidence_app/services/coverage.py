@@ -342,8 +342,9 @@ class Coverage:
     def summary(self) -> dict[str, Any]:
         return self.totals.as_json()
 
-    def by_department(self) -> list[dict[str, Any]]:
-        """Entry and indicator figures per responsible department (entries may override)."""
+    def by_department(self, today: date | None = None) -> list[dict[str, Any]]:
+        """Entry and indicator figures per responsible department (entries may override);
+        entries are overdue when empty past their due date, as of ``today`` (default: today)."""
         rows: dict[str, dict[str, Any]] = {}
 
         def row(name: str) -> dict[str, Any]:
@@ -360,7 +361,7 @@ class Coverage:
                 },
             )
 
-        today = date.today()
+        today = today or date.today()
         for leaf in self.leaves:
             if not leaf.applicable:
                 continue

@@ -110,7 +110,7 @@ def coverage_report(
             "1": [i.as_json() for i in coverage.level(1)],
             "2": [i.as_json() for i in coverage.level(2)],
         },
-        "departments": coverage.by_department(),
+        "departments": coverage.by_department(today),
         "findings": [f.as_json() for f in findings],
     }
 

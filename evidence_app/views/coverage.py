@@ -132,7 +132,7 @@ def index():  # noqa: ANN201
         today=today,
         as_of=request.args.get("as_of", ""),
         summary=coverage.summary(),
-        departments=coverage.by_department(),
+        departments=coverage.by_department(today),
         scores=scores,
         state_names=STATE_LABELS,
         entry_state_names=ENTRY_STATE_LABELS,

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,11 @@ def test_departments(session, framework_id, evidence) -> None:  # noqa: ANN001
     assert rows["招生办"]["entries"] == 1
     assert rows["招生办"]["entries_missing"] == 1
     assert rows[""]["indicators"] == 45
+    # overdue as of a given day: 1.2.3-1 (due 2024-12-31) is overdue today, not on 2024-06-01
+    cov = compute_coverage(session, framework_id)
+    as_of = {r["department"]: r["entries_overdue"] for r in cov.by_department(date(2024, 6, 1))}
+    now = {r["department"]: r["entries_overdue"] for r in cov.by_department()}
+    assert now["教务处"] == as_of["教务处"] + 1
 
 
 def test_coverage_is_fast_and_uses_few_queries(session, framework_id, evidence) -> None:  # noqa: ANN001
