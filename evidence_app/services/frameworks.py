@@ -78,6 +78,8 @@ def import_parsed(
         framework = session.scalars(
             select(Framework).where(Framework.name == name, _year_is(year))
         ).first()
+    if framework is not None:
+        _refuse_kpi_codes(session, framework, parsed)
     created = framework is None
     if framework is None:
         framework = Framework(name=name, year=year)
@@ -124,6 +126,27 @@ def import_parsed(
 
 def _year_is(year: int | None):  # noqa: ANN202
     return Framework.year.is_(None) if year is None else Framework.year == year
+
+
+def _refuse_kpi_codes(session: Session, framework: Framework, parsed: ParsedFramework) -> None:
+    """A new version of the table may not bring an indicator whose code is already one of the
+    framework's KPIs (imported from a KPI table): FrameworkImportError, nothing written."""
+    from evidence_app.services.findings import code_key
+
+    kpi_codes = set(
+        session.scalars(
+            select(Indicator.code).where(
+                Indicator.framework_id == framework.id, Indicator.kind != "indicator"
+            )
+        )
+    )
+    clashes = sorted({n.code for n in parsed.walk() if n.code in kpi_codes}, key=code_key)
+    if clashes:
+        shown = "、".join(clashes[:10]) + (f" 等 {len(clashes)} 个" if len(clashes) > 10 else "")
+        raise FrameworkImportError(
+            f"表中的指标编号 {shown} 已是本指标体系的绩效指标（由绩效指标表导入），"
+            "无法同时作为表中的指标：请修改表中的编号，或先删除这些绩效指标后再导入"
+        )
 
 
 def _sync_tree(session: Session, framework: Framework, parsed: ParsedFramework) -> dict[str, int]:

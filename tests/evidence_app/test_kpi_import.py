@@ -594,3 +594,30 @@ def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None
     assert "[高] 自评分与计分方法不符：1.1.1 专业设置与区域重点产业匹配度" in result.output
     result = invoke("check", "--framework", 999)
     assert result.exit_code == 1 and "指标体系 999 不存在" in result.output
+
+
+def test_table_version_bringing_a_kpi_code_is_refused(
+    invoke, session, runtime, make_framework, shared_dir: Path, seed_report: Path, tmp_path: Path
+) -> None:  # noqa: ANN001
+    """The table's new version names an indicator 2.1.6, already a KPI of the framework: the
+    re-import stops with the clashing codes and changes nothing (it used to fail on the
+    database's unique constraint)."""
+    table = _load("test_framework_import")
+    rows = table.seed_rows(shared_dir)
+    v1 = table.write_csv(tmp_path / "v1.csv", [table.HEADER] + rows, "utf-8")
+    fw = make_framework(v1, name="测试体系")["framework_id"]
+    run_json(invoke, "kpi", "import", seed_report, "--framework", fw, "--json")
+    before = session.scalar(select(func.count()).select_from(Indicator))
+    v2 = [list(r) for r in rows]
+    renamed = next(r for r in v2 if r[3].startswith("2.1.5"))
+    renamed[3] = "2.1.6" + renamed[3][len("2.1.5") :]
+    path = table.write_csv(tmp_path / "v2.csv", [table.HEADER] + v2, "utf-8")
+    result = invoke("framework", "import", path, "--framework", str(fw))
+    assert result.exit_code == 1
+    assert "2.1.6 已是本指标体系的绩效指标" in result.output
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Indicator)) == before
+    codes = session.scalars(
+        select(Indicator.code).where(Indicator.framework_id == fw, Indicator.kind == "indicator")
+    ).all()
+    assert "2.1.5" in codes and "2.1.6" not in codes
