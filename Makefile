@@ -54,6 +54,7 @@ format: $(VENV)/.installed-test
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/quality.py
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache
