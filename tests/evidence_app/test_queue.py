@@ -11,6 +11,19 @@ from config import settings_for_tests
 REDIS_URL = settings_for_tests()["redis_url"]
 
 
+def _queue_runtime(tmp_path: Path, **overrides):  # noqa: ANN202
+    """A runtime whose jobs wait in a real queue (not run right away), emptied first."""
+    from config import TestConfig
+    from evidence_app import create_app, get_runtime
+    from storage import upgrade_database
+
+    app = create_app(TestConfig(tmp_path / "i", HUEY_IMMEDIATE=False, **overrides))
+    runtime = get_runtime(app)
+    upgrade_database(runtime.engine)
+    runtime.huey.flush()
+    return runtime
+
+
 def _queued_document(runtime, tmp_path: Path) -> int:  # noqa: ANN001
     from evidence_app.services.ingest import ingest_paths
 
@@ -23,20 +36,15 @@ def _queued_document(runtime, tmp_path: Path) -> int:  # noqa: ANN001
 
 @pytest.mark.parametrize("queue", ["sqlite", "redis"])
 def test_web_request_only_enqueues_and_a_worker_processes(tmp_path: Path, queue: str) -> None:
-    from config import TestConfig
-    from evidence_app import create_app, get_runtime
-    from storage import Document, upgrade_database
+    from storage import Document
 
-    overrides = {"HUEY_IMMEDIATE": False}
+    overrides = {}
     if queue == "redis":
         if not REDIS_URL:
             pytest.skip("Redis not configured (set EVIDENCE_TEST_REDIS_URL)")
         overrides["REDIS_URL"] = REDIS_URL
-    app = create_app(TestConfig(tmp_path / "i", **overrides))
-    runtime = get_runtime(app)
-    upgrade_database(runtime.engine)
+    runtime = _queue_runtime(tmp_path, **overrides)
     huey = runtime.huey
-    huey.flush()
     doc_id = _queued_document(runtime, tmp_path)
     runtime.enqueue([doc_id])
     with runtime.session() as s:
@@ -57,16 +65,11 @@ def test_a_document_queued_twice_is_processed_once(tmp_path: Path) -> None:
     """An upload's job plus a starting worker's recovery of pending documents queue the same
     document twice; the second job leaves the finished document alone (it used to take it
     back to processing, where a worker stopped at that moment left it)."""
-    from config import TestConfig
-    from evidence_app import create_app, get_runtime
     from evidence_app.tasks import recover_stale
-    from storage import Document, upgrade_database
+    from storage import Document
 
-    app = create_app(TestConfig(tmp_path / "i", HUEY_IMMEDIATE=False))
-    runtime = get_runtime(app)
-    upgrade_database(runtime.engine)
+    runtime = _queue_runtime(tmp_path)
     huey = runtime.huey
-    huey.flush()
     doc_id = _queued_document(runtime, tmp_path)
     runtime.enqueue([doc_id])
     assert recover_stale(runtime) == [doc_id]  # still pending: queued again
