@@ -410,6 +410,20 @@ def _phrase(field: str, tokens: tuple[str, ...], boost: float = 1.0) -> wq.Query
     return wq.Phrase(field, list(tokens), boost=boost)
 
 
+def _grams_query(grams: tuple[str, ...]) -> wq.Query:
+    """An unquoted chunk's bigrams, all of them, anywhere in the document.
+
+    Not a phrase, unlike the other backends (and unlike quoted phrases here): Whoosh checks a phrase by decoding the
+    positions of every document holding all its terms, in Python (a chunk such as 完成率 in
+    20,000 documents: 3.3 s). Without positions a query stays fast (p95 0.55 s instead of
+    2.6 s at 20,000 documents); what it adds beyond the phrase are documents holding every
+    bigram of the chunk but never together, which rank low (no adjacency boost).
+    """
+    if len(grams) == 1:
+        return wq.Term("grams", grams[0], boost=GRAMS_BOOST)
+    return wq.And([wq.Term("grams", g) for g in dict.fromkeys(grams)], boost=GRAMS_BOOST)
+
+
 def _group(group: Group, conjunctive: bool) -> list[wq.Query]:
     """The group's clause (with AND), or its alternatives one by one (with OR)."""
     if group.phrase:
@@ -418,8 +432,10 @@ def _group(group: Group, conjunctive: bool) -> list[wq.Query]:
         words = [wq.And([_word("body", t) for t in group.terms])]
     else:
         words = [_word("body", t) for t in group.terms]
-    if group.grams:
+    if group.grams and group.phrase:  # asked for as a phrase: its bigrams in a row
         words.append(_phrase("grams", group.grams, GRAMS_BOOST))
+    elif group.grams:
+        words.append(_grams_query(group.grams))
     if conjunctive and len(words) > 1:
         return [wq.Or(words)]
     return words
