@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -11,6 +14,20 @@ from config import settings_for_tests
 ROOT = Path(__file__).resolve().parents[1]
 ENV = settings_for_tests()
 SHARED = Path(ENV["shared"]).resolve() if ENV["shared"] else (ROOT.parent / "shared").resolve()
+
+
+def load_module(path: Path, name: str | None = None) -> ModuleType:
+    """The module in ``path`` (a helper or sibling test module, a bench script), loaded once
+    per process: tests and bench/ are not packages under --import-mode=importlib. It is
+    registered in sys.modules, where dataclasses look their module up."""
+    name = name or path.stem
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="session")

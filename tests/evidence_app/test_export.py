@@ -4,10 +4,8 @@ manifest), including the round trip through ``evidence ingest``."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import sys
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -17,20 +15,9 @@ from sqlalchemy import select
 
 from evidence_app.services.export import safe_name
 from storage import CatalogEntry, Document, DocumentLink
+from tests.conftest import load_module
 
-
-def _load_evidence_set():  # noqa: ANN202
-    """The shared generator (tests are not packages under --import-mode=importlib)."""
-    name = "_evidence_set"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-es = _load_evidence_set()
+es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 SUMMARY = {
     "indicators": 53,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,20 +15,9 @@ from evidence_app.services.minhash import (
     minhash_signature,
     shingle_hashes,
 )
+from tests.conftest import load_module
 
-
-def _load_evidence_set():  # noqa: ANN202
-    """The shared generator (tests are not packages under --import-mode=importlib)."""
-    name = "_evidence_set"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-es = _load_evidence_set()
+es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 MISNUMBERED = [f"1.1.4-{i}" for i in range(1, 15)] + [
     "2.2.2-3",

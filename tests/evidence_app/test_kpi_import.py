@@ -3,9 +3,7 @@ linking by KPI code, coverage, findings and ``evidence check``."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,16 +12,12 @@ from sqlalchemy import func, select
 
 from evidence_app.services import kpi as kpi_service
 from storage import AuditLog, DocumentLink, Framework, Indicator
+from tests.conftest import load_module
 
 
 def _load(name: str):  # noqa: ANN202
-    """A sibling test module (tests are not packages under --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """A sibling test module."""
+    return load_module(Path(__file__).with_name(f"{name}.py"))
 
 
 seed_expect = _load("test_kpi_completion")

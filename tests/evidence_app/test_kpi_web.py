@@ -13,6 +13,7 @@ from sqlalchemy import select
 from evidence_app.services import kpi as kpi_service
 from evidence_app.services.findings import compute_findings
 from storage import AuditLog, Indicator, User
+from tests.conftest import load_module
 
 
 @pytest.fixture
@@ -189,17 +190,10 @@ def test_anonymous_post_goes_to_login(fw: int, session, client) -> None:  # noqa
 def test_kpi_page_shows_the_completion_check(
     invoke, session, make_user, login, tmp_path: Path
 ) -> None:  # noqa: ANN001
-    import importlib.util
     import json
-    import sys
 
-    name = "test_kpi_import"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    path = sys.modules[name].make_docx(tmp_path / "绩效指标.docx")
+    kpi_tests = load_module(Path(__file__).with_name("test_kpi_import.py"))
+    path = kpi_tests.make_docx(tmp_path / "绩效指标.docx")
     result = invoke("kpi", "import", path, "--new-framework", "校企合作", "--json")
     fw = json.loads(result.output)["framework_id"]
     client = login(make_user("auditor", "zhao"))

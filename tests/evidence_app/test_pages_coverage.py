@@ -4,10 +4,8 @@ findings, the XLSX and ZIP downloads, render time, task order."""
 from __future__ import annotations
 
 import html
-import importlib.util
 import io
 import re
-import sys
 import time
 import zipfile
 from collections import Counter
@@ -18,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from storage import AuditLog, CatalogEntry, Framework, Indicator, User
+from tests.conftest import load_module
 
 ROLES = ("admin", "staff", "reviewer", "auditor")
 COVERAGE = {"admin", "auditor", "reviewer"}
@@ -31,18 +30,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
 }
 
 
-def _load_evidence_set():  # noqa: ANN202
-    """The shared generator (tests are not packages under --import-mode=importlib)."""
-    name = "_evidence_set"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-es = _load_evidence_set()
+es = load_module(Path(__file__).with_name("_evidence_set.py"))
 AS_OF = es.TODAY.isoformat()
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,20 +11,9 @@ from sqlalchemy import select
 
 from evidence_app.services import assignments, review
 from storage import AuditLog, CatalogEntry, DocumentReview, Indicator, User, UserAssignment
+from tests.conftest import load_module
 
-
-def _load_evidence_set():  # noqa: ANN202
-    """The shared generator (tests are not packages under --import-mode=importlib)."""
-    name = "_evidence_set"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-es = _load_evidence_set()
+es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 
 @pytest.fixture

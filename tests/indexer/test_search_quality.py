@@ -10,30 +10,17 @@ so a tokenizer or ranking change that loses documents fails here.
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.conftest import load_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_bench() -> ModuleType:
-    """bench/quality.py as a module (bench/ is not a package on sys.path)."""
-    name = "bench_quality"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "quality.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-quality = _load_bench()
+quality = load_module(ROOT / "bench" / "quality.py", "bench_quality")
 
 
 @pytest.fixture(scope="module")
