@@ -13,11 +13,15 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
+    from rapidocr_onnxruntime import RapidOCR
+
+    #: What the OCR functions accept: a PIL image, a grayscale/RGB(A) array or a file path.
+    ImageInput: TypeAlias = Image.Image | np.ndarray | str | Path
 
 # numpy, OpenCV and the models load on the first OCR: a worker that only reads text layers
 # never pays their memory (numpy alone is about 15 MB of RSS).
@@ -116,7 +120,7 @@ class OcrEngine:
             _rebuild_sessions_without_spinning(self._rapid, threads)
         self._lock = threading.Lock()
 
-    def recognize(self, image: Any) -> list[OcrBox]:
+    def recognize(self, image: ImageInput) -> list[OcrBox]:
         """Detect and read the text lines of an image (PIL image, array, or path)."""
         import cv2
 
@@ -155,12 +159,12 @@ class OcrEngine:
                     boxes.append(OcrBox(points, text.strip(), score))
         return boxes
 
-    def image_to_text(self, image: Any) -> str:
+    def image_to_text(self, image: ImageInput) -> str:
         """Recognise an image and return its lines in reading order, one per line."""
         return lines_to_text(order_lines(self.recognize(image)))
 
 
-def _rebuild_sessions_without_spinning(rapid: Any, threads: int) -> None:
+def _rebuild_sessions_without_spinning(rapid: RapidOCR, threads: int) -> None:
     """Replace RapidOCR's ONNX sessions with ones whose threads sleep instead of spinning.
 
     RapidOCR builds its ``SessionOptions`` internally with no way to pass config entries, so
@@ -173,7 +177,7 @@ def _rebuild_sessions_without_spinning(rapid: Any, threads: int) -> None:
         wrapper = getattr(component, attr, None)
         old = getattr(wrapper, "session", None)
         model = getattr(old, "_model_path", None)
-        if not isinstance(old, ort.InferenceSession) or not model:
+        if wrapper is None or not isinstance(old, ort.InferenceSession) or not model:
             log.debug("RapidOCR internals changed: ONNX sessions keep spin-waiting")
             continue
         options = ort.SessionOptions()
@@ -231,12 +235,12 @@ def get_engine() -> OcrEngine:
     return _engine
 
 
-def ocr_image(image: Image.Image | np.ndarray | str | Path) -> str:
+def ocr_image(image: ImageInput) -> str:
     """OCR one image (PIL image, grayscale/RGB array, or file path) into reading-order text."""
     return get_engine().image_to_text(image)
 
 
-def _to_bgr(image: Any) -> np.ndarray:
+def _to_bgr(image: ImageInput) -> np.ndarray:
     """Any supported image as a contiguous 8-bit BGR array (what the models expect)."""
     import cv2
     import numpy as np
@@ -273,7 +277,7 @@ def _crop_quad(img: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     height = int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2])))
     if width < 2 or height < 2:
         return None
-    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(pts.astype(np.float32), target)
     crop = cv2.warpPerspective(
         img, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC

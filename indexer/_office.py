@@ -12,10 +12,15 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
+
+if TYPE_CHECKING:
+    from docx.document import Document as DocxDocument
+    from xlrd.book import Book
+    from xlrd.sheet import Cell
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ def _ole_has_stream(path: Path, name: str) -> bool:
     return False
 
 
-def _cell_text(value: Any) -> str:
+def _cell_text(value: object) -> str:
     """A spreadsheet value as text: integral floats without ".0", dates in ISO form."""
     if value is None:
         return ""
@@ -97,7 +102,7 @@ class _SheetWriter:
         self.budget = budget  # [cells left in the workbook], shared between sheets
         self.truncated = False
 
-    def add(self, values: Iterable[Any]) -> bool:
+    def add(self, values: Iterable[object]) -> bool:
         """Add one row; False when the sheet should stop (empty run or cell budget)."""
         cells = [_cell_text(v) for v in values]
         while cells and not cells[-1]:
@@ -180,7 +185,7 @@ _R_EMBED = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships
 _MIN_PICTURE_SIDE = 64  # smaller pictures are icons and bullets
 
 
-def _pictures_text(document: Any, limit: int) -> list[str]:
+def _pictures_text(document: DocxDocument, limit: int) -> list[str]:
     """OCR text of the body's pictures in order (at most ``limit`` pictures)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -330,6 +335,7 @@ def extract_xls_pages(path: Path) -> Iterator[Page]:
     """A legacy BIFF .xls via xlrd: each sheet a page, as for XLSX."""
     try:
         import xlrd
+        from xlrd.biffh import XLRDError
     except ImportError as e:  # pragma: no cover - xlrd is a dependency
         raise UnsupportedFormatError("legacy .xls needs the xlrd package") from e
 
@@ -338,7 +344,7 @@ def extract_xls_pages(path: Path) -> Iterator[Page]:
     quiet = io.StringIO()  # xlrd writes warnings to stdout otherwise
     try:
         book = xlrd.open_workbook(str(path), on_demand=True, logfile=quiet)
-    except xlrd.XLRDError as e:
+    except XLRDError as e:
         if "encrypted" in str(e).lower():
             raise EncryptedError(f"password-protected XLS: {e}") from e
         raise ExtractionError(f"corrupt XLS: {e}") from e
@@ -362,12 +368,13 @@ def extract_xls_pages(path: Path) -> Iterator[Page]:
         book.release_resources()
 
 
-def _xls_value(book: Any, cell: Any) -> Any:
+def _xls_value(book: Book, cell: Cell) -> object:
     import xlrd
 
     if cell.ctype == xlrd.XL_CELL_DATE:
         try:
-            return xlrd.xldate_as_datetime(cell.value, book.datemode)
+            # a date cell's value is its serial number, a float
+            return xlrd.xldate_as_datetime(cast(float, cell.value), book.datemode)
         except (ValueError, OverflowError, xlrd.xldate.XLDateError):
             return cell.value
     if cell.ctype == xlrd.XL_CELL_BOOLEAN:

@@ -16,9 +16,15 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page
+
+if TYPE_CHECKING:
+    # pypdfium2 has no type information: its class names document what is passed (Any to mypy)
+    import numpy as np
+    import pypdfium2 as pdfium
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ class _PageLook:
     drawn: bool  # any image, path or shading object at all
 
 
-def _open(path: Path):
+def _open(path: Path) -> pdfium.PdfDocument:
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -131,7 +137,9 @@ def extract_pdf_pages(
             doc.close()
 
 
-def _read_page(doc, index: int, number: int, may_ocr: bool, dpi: int):
+def _read_page(
+    doc: pdfium.PdfDocument, index: int, number: int, may_ocr: bool, dpi: int
+) -> tuple[str, np.ndarray | None]:
     """(text layer, rendered image or None) of one page; the page is closed again."""
     import pypdfium2 as pdfium
 
@@ -170,7 +178,7 @@ def _read_page(doc, index: int, number: int, may_ocr: bool, dpi: int):
         page.close()
 
 
-def _flatten(page) -> bool:
+def _flatten(page: pdfium.PdfPage) -> bool:
     """Merge a page's annotations (form field values, stamps) into its content, if any.
 
     Raw PDFium call: pypdfium2's ``flatten`` insists on a form environment, which documents
@@ -180,12 +188,12 @@ def _flatten(page) -> bool:
 
     if pdfium_c.FPDFPage_GetAnnotCount(page.raw) <= 0:
         return False
-    return (
+    return bool(
         pdfium_c.FPDFPage_Flatten(page.raw, pdfium_c.FLAT_NORMALDISPLAY) == pdfium_c.FLATTEN_SUCCESS
     )
 
 
-def _needs_ocr(page, textpage, text: str) -> bool:
+def _needs_ocr(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, text: str) -> bool:
     """Whether a page lacks a usable text layer and shows something OCR could read."""
     meaningful, junk = text_quality(text)
     if junk >= MAX_JUNK_SHARE:
@@ -198,7 +206,7 @@ def _needs_ocr(page, textpage, text: str) -> bool:
     return False
 
 
-def _text_is_invisible(textpage) -> bool:
+def _text_is_invisible(textpage: pdfium.PdfTextPage) -> bool:
     """Whether the sampled characters of the text layer are all drawn invisibly (OCR layer)."""
     import pypdfium2.raw as pdfium_c
 
@@ -217,7 +225,7 @@ def _text_is_invisible(textpage) -> bool:
     return seen > 0
 
 
-def _look(page) -> _PageLook:
+def _look(page: pdfium.PdfPage) -> _PageLook:
     """Image cover and whether anything is drawn, from the page objects (forms included)."""
     import pypdfium2.raw as pdfium_c
 

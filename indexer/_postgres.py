@@ -48,7 +48,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
@@ -211,7 +211,7 @@ class PostgresBackend(SearchBackend):
                 ) from e
             raise
 
-    def _write(self, work: Any) -> None:  # noqa: ANN401 - a callable taking the connection
+    def _write(self, work: Callable[[Connection], object]) -> None:
         """Run ``work(conn)`` in a write transaction, again if the database saw a deadlock."""
         for attempt in range(_RETRIES):
             try:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from itertools import starmap
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import tantivy
 
@@ -162,7 +162,7 @@ class TantivyBackend(SearchBackend):
             return set()
         result = searcher.search(Query.all_query(), limit=n)
         addrs = [addr for _, addr in result.hits]
-        return {int(v) for v in searcher.fast_field_values("doc_id", addrs)}
+        return {int(v) for v in _doc_id_values(searcher, addrs)}
 
     def count(self) -> int:
         return self._searcher().num_docs
@@ -246,8 +246,9 @@ class TantivyBackend(SearchBackend):
             Query.boolean_query(subqueries), limit=max(1, limit), offset=offset, count=True
         )
         hits = result.hits[:limit]
-        ids = searcher.fast_field_values("doc_id", [addr for _, addr in hits])
-        return result.count, [
+        ids = _doc_id_values(searcher, [addr for _, addr in hits])
+        # SearchResult.count exists (None unless count=True) but tantivy's stub omits it
+        return result.count, [  # type: ignore[attr-defined]
             (int(i), score, addr) for i, (score, addr) in zip(ids, hits, strict=True)
         ]
 
@@ -263,6 +264,12 @@ class TantivyBackend(SearchBackend):
     def _idf(self, token: str) -> float:
         searcher = self._searcher()
         return bm25_idf(searcher.num_docs, searcher.doc_freq("body", token))
+
+
+def _doc_id_values(searcher: tantivy.Searcher, addrs: list[tantivy.DocAddress]) -> list[int]:
+    """The ``doc_id`` of each address: an unsigned fast field, so ints (the stub's return type
+    covers every kind of fast field)."""
+    return cast("list[int]", searcher.fast_field_values("doc_id", addrs))
 
 
 def _record(prepared: PreparedDoc) -> tantivy.Document:

@@ -323,9 +323,9 @@ def dictionary_fingerprint() -> str:
     Tokens depend on the dictionary: store this with an index and rebuild the index when
     it differs (documents indexed before a word was added are still found, less precisely).
     """
-    words = _DICT.jieba and _DICT.words  # the bundled words are loaded with the segmenter
+    _DICT.jieba  # noqa: B018 - the bundled words are loaded with the segmenter
     if _DICT.fingerprint is None:
-        text = "\n".join(sorted(words) + sorted(_DICT.mixed_words))
+        text = "\n".join(sorted(_DICT.words) + sorted(_DICT.mixed_words))
         _DICT.fingerprint = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return _DICT.fingerprint
 

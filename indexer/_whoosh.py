@@ -101,7 +101,7 @@ class Grams(str):
         return out
 
 
-class _Positions(Positions):
+class _Positions(Positions):  # type: ignore[misc]  # whoosh has no types
     """Whoosh's positions format, fed straight from our tokens when the value has them.
 
     Whoosh's own ``word_values`` makes a Token object per token and groups them: most of
@@ -131,7 +131,7 @@ def _grams(prepared: PreparedDoc) -> Grams:
     return Grams([prepared.title_norm] + [page.norm for page, _ in prepared.pages])
 
 
-class _Tokenizer(Tokenizer):
+class _Tokenizer(Tokenizer):  # type: ignore[misc]  # whoosh has no types
     """Whoosh's tokenizer call, with the options our tokenizers look at passed on."""
 
     def __call__(
@@ -356,7 +356,8 @@ class WhooshBackend(SearchBackend):
         return {int(ids[n]) for n in searcher.reader().all_doc_ids()}
 
     def count(self) -> int:
-        return self._searcher().doc_count()
+        count: int = self._searcher().doc_count()
+        return count
 
     def close(self) -> None:
         with self._searchers_lock:

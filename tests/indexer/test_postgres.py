@@ -92,7 +92,7 @@ def test_threads_writing_the_same_documents(index: PostgresBackend) -> None:
             for round_ in range(3):
                 order = list(range(1, 41))[:: 1 if (seed + round_) % 2 else -1]
                 index.add(IndexDoc(i, f"文件{i}", [Page(1, f"版本{seed} 并发")]) for i in order)
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=write, args=(seed,)) for seed in range(4)]
@@ -129,7 +129,7 @@ def test_table_prefixes_are_separate_indexes(postgres_url: str) -> None:
         assert (a.count(), b.count()) == (1, 0)
 
 
-def test_refuses_what_it_cannot_use(postgres_url: str, tmp_path) -> None:  # noqa: ANN001
+def test_refuses_what_it_cannot_use(postgres_url: str, tmp_path) -> None:
     with pytest.raises(IndexerError, match="needs a PostgreSQL database, not sqlite"):
         PostgresBackend(create_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}"))
     with pytest.raises(IndexerError, match="lowercase identifier"):

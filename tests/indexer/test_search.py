@@ -456,7 +456,7 @@ def test_word_added_after_indexing_is_found(backend: SearchBackend) -> None:
 # -- concurrency ----------------------------------------------------------------------
 
 
-def _workers():  # noqa: ANN202 - the helper module next to this file
+def _workers():  # the helper module next to this file
     spec = importlib.util.spec_from_file_location(
         "_workers", Path(__file__).with_name("_workers.py")
     )

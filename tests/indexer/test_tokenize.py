@@ -205,7 +205,7 @@ def test_adding_words_while_other_threads_tokenize() -> None:
     def work() -> None:
         try:
             counts.extend(len(tokenize(text)) for _ in range(3))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=work) for _ in range(2)]
