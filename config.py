@@ -32,6 +32,15 @@ class Config:
         self.EVIDENCE_HOME = home
         self.DATABASE_URL = env.get("DATABASE_URL") or f"sqlite:///{home / 'evidence.sqlite3'}"
         self.BLOB_DIR = Path(env.get("BLOB_DIR") or home / "blobs")
+        # where blobs live: a folder (default BLOB_DIR) or s3://BUCKET/PREFIX
+        self.BLOB_STORE = env.get("BLOB_STORE") or str(self.BLOB_DIR)
+        # S3 (or SeaweedFS / MinIO: set the endpoint); without keys boto3 finds its own
+        self.S3_ENDPOINT_URL = env.get("S3_ENDPOINT_URL") or None
+        self.AWS_ACCESS_KEY_ID = env.get("AWS_ACCESS_KEY_ID") or None
+        self.AWS_SECRET_ACCESS_KEY = env.get("AWS_SECRET_ACCESS_KEY") or None
+        self.AWS_DEFAULT_REGION = env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        # downloads redirect to a presigned S3 URL instead of streaming through the app
+        self.S3_PRESIGNED_DOWNLOADS = env.get("S3_PRESIGNED_DOWNLOADS", "0") in ("1", "true", "yes")
         self.INDEX_DIR = Path(env.get("INDEX_DIR") or home / "index")
         # whoosh (embedded default), tantivy (fast, single machine), postgres (shared)
         self.SEARCH_BACKEND = env.get("SEARCH_BACKEND") or "whoosh"

@@ -1,6 +1,13 @@
 """Database models, sessions, migrations and the content-addressed blob store. No Flask."""
 
-from storage._blobs import BlobStore
+from storage._blob_factory import open_blob_store
+from storage._blobs import (
+    BlobStore,
+    BlobStoreBase,
+    LocalBlobStore,
+    PutResult,
+    VerifyResult,
+)
 from storage._db import create_db_engine, make_session_factory, session_scope
 from storage._errors import BlobNotFoundError, BlobTooLargeError, StorageError, StorageFullError
 from storage._migrate import current_revision, head_revision, upgrade_database
@@ -28,6 +35,7 @@ from storage._models import (
     UserAssignment,
     utcnow,
 )
+from storage._s3 import S3BlobStore
 
 __all__ = [
     "DOCUMENT_STATUSES",
@@ -39,6 +47,7 @@ __all__ = [
     "Blob",
     "BlobNotFoundError",
     "BlobStore",
+    "BlobStoreBase",
     "BlobTooLargeError",
     "CatalogEntry",
     "Comment",
@@ -51,15 +60,20 @@ __all__ = [
     "ImportAnomaly",
     "Indicator",
     "IndicatorReview",
+    "LocalBlobStore",
+    "PutResult",
+    "S3BlobStore",
     "StorageError",
     "StorageFullError",
     "TextSignature",
     "User",
     "UserAssignment",
+    "VerifyResult",
     "create_db_engine",
     "current_revision",
     "head_revision",
     "make_session_factory",
+    "open_blob_store",
     "session_scope",
     "upgrade_database",
     "utcnow",
