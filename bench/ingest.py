@@ -101,7 +101,7 @@ def build_corpus(pdfs: int, pages: int, big_pages: int) -> tuple[list[Path], Pat
 def app_pipeline(files: list[Path], backend: str) -> tuple[float, int]:
     from config import Config
     from evidence_app import create_app, get_runtime
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.services.ingest import ingest_files
     from storage import upgrade_database
 
     with tempfile.TemporaryDirectory() as home:
@@ -124,7 +124,7 @@ def app_pipeline(files: list[Path], backend: str) -> tuple[float, int]:
         runtime.index.count()
         list(extract_pages(files[0]))
         start = time.perf_counter()
-        report = ingest_paths(session, runtime, files, framework_id=None, user=None)
+        report = ingest_files(runtime, files, framework_id=None)
         elapsed = time.perf_counter() - start
         pages = sum(d.page_count for d in _documents(session))
         bad = [d for d in report.documents if d["status"] != "indexed"]

@@ -8,6 +8,8 @@ from flask import Flask
 
 from config import Config
 from evidence_app.runtime import Runtime
+from evidence_app.services.frameworks import load_framework_terms
+from evidence_app.tasks import attach_jobs
 
 __all__ = ["create_app", "get_runtime"]
 
@@ -35,7 +37,10 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def init_runtime(app: Flask, config: Config) -> None:
-    app.extensions["evidence"] = Runtime(config)
+    runtime = Runtime(config)
+    runtime.load_dictionary = load_framework_terms
+    attach_jobs(runtime)
+    app.extensions["evidence"] = runtime
 
 
 def init_logging(app: Flask, config: Config) -> None:

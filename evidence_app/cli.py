@@ -17,19 +17,21 @@ from sqlalchemy.orm import Session
 from evidence_app import create_app, get_runtime
 from evidence_app.frameworks import FrameworkImportError
 from evidence_app.runtime import NotInitializedError
+from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.services import frameworks as framework_service
 from evidence_app.services import users as user_service
+from evidence_app.services.ingest import ingest_files
 from storage import ROLES, upgrade_database
 
 
 class CommandError(click.ClickException):
     """A one-line error on stderr and exit status 1."""
 
-    def show(self, file: Any = None) -> None:  # noqa: ANN401
+    def show(self, file: Any = None) -> None:
         click.echo(f"错误：{self.format_message()}", err=True)
 
 
-def _create_app(*_args: Any) -> Any:  # noqa: ANN401
+def _create_app(*_args: Any) -> Any:
     return create_app()
 
 
@@ -42,7 +44,7 @@ def main() -> None:
     cli(prog_name="evidence")
 
 
-def echo_json(data: Any) -> None:  # noqa: ANN401
+def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
@@ -54,15 +56,8 @@ def unit_of_work() -> Iterator[Session]:
         runtime.check_schema()
     except NotInitializedError as e:
         raise CommandError(str(e)) from e
-    session = runtime.session()
-    try:
+    with runtime.unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 @cli.command("init")
@@ -271,36 +266,32 @@ def ingest_command(
     By default the files are processed here and the final statuses printed; with --queue
     they are stored and handed to `evidence worker`.
     """
-    from evidence_app.services.ingest import ingest_paths
-
     runtime = get_runtime()
     with unit_of_work() as session:
         framework_id = _framework_or_default(session, framework_id)
         user = user_service.get_user_by_name(session, username) if username else None
         if username and user is None:
             raise CommandError(f"用户 {username} 不存在")
-        show_progress = not as_json and sys.stderr.isatty()
-        count = 0
+        user_id = user.id if user else None
+    show_progress = not as_json and sys.stderr.isatty()
+    count = 0
 
-        def progress(name: str) -> None:
-            nonlocal count
-            count += 1
-            if show_progress:
-                click.echo(f"\r已接收 {count} 个文件：{name[:40]:<40}", nl=False, err=True)
+    def progress(name: str) -> None:
+        nonlocal count
+        count += 1
+        if show_progress:
+            click.echo(f"\r已接收 {count} 个文件：{name[:40]:<40}", nl=False, err=True)
 
-        report = ingest_paths(
-            session,
-            runtime,
-            list(paths),
-            framework_id=framework_id,
-            user=user,
-            process=not queue,
-            progress=progress,
-        )
-        if show_progress and count:
-            click.echo("", err=True)
-    if queue:
-        runtime.enqueue(report.new_ids)
+    report = ingest_files(
+        runtime,
+        list(paths),
+        framework_id=framework_id,
+        user_id=user_id,
+        process=not queue,
+        progress=progress,
+    )
+    if show_progress and count:
+        click.echo("", err=True)
     data = report.as_json()
     if as_json:
         echo_json(data)
@@ -338,16 +329,21 @@ def search_command(
     from evidence_app.services.search import search_documents
 
     with unit_of_work() as session:
-        result = search_documents(
-            session,
-            get_runtime(),
-            query,
-            framework_id=framework_id,
-            indicator=indicator,
-            file_type=file_type,
-            limit=limit,
-            offset=offset,
-        )
+        try:
+            result = search_documents(
+                session,
+                get_runtime(),
+                query,
+                framework_id=framework_id,
+                indicator=indicator,
+                file_type=file_type,
+                limit=limit,
+                offset=offset,
+            )
+        except IndexUnavailableError as e:
+            raise CommandError(
+                f"{e}（已开始重建，可运行 evidence worker 或 evidence reindex）"
+            ) from e
     if as_json:
         echo_json(result)
         return
@@ -431,6 +427,7 @@ def worker_command(workers: int, processes: bool) -> None:
     huey = runtime.huey
     # whatever a killed worker left half done is queued again (processing is idempotent)
     recovered = recover_stale(runtime, older_than=timedelta(0))
+    runtime.check_index()  # an index lost or left behind while no worker ran is rebuilt
     if recovered:
         click.echo(f"重新排队 {len(recovered)} 个未处理完的文件", err=True)
     consumer = huey.create_consumer(
@@ -452,7 +449,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     get_runtime().check_schema()
-    app = current_app._get_current_object()  # noqa: SLF001
+    app = current_app._get_current_object()
     click.echo(f"佐证材料库运行于 http://{host}:{port}/", err=True)
     serve(
         app,
@@ -476,7 +473,6 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     import tempfile
 
     from evidence_app.demo import SAMPLE_FRAMEWORK, build_evidence_zip
-    from evidence_app.services.ingest import ingest_paths
 
     runtime = get_runtime()
     upgrade_database(runtime.engine)
@@ -503,12 +499,12 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
             year=2022,
             user=admin,
         )
-        session.commit()
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = build_evidence_zip(Path(tmp) / "演示佐证材料.zip")
-            result = ingest_paths(
-                session, runtime, [archive], framework_id=report["framework_id"], user=admin
-            )
+        admin_id = admin.id
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = build_evidence_zip(Path(tmp) / "演示佐证材料.zip")
+        result = ingest_files(
+            runtime, [archive], framework_id=report["framework_id"], user_id=admin_id
+        )
     click.echo(
         f"已导入示例指标体系（{report['entries']} 条佐证条目）和 {result.accepted} 份示例材料。"
     )

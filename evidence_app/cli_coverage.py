@@ -16,7 +16,7 @@ from evidence_app.services.coverage import STATE_LABELS, compute_coverage
 from evidence_app.services.findings import KIND_LABELS, SEVERITY_LABELS
 
 
-def _framework_id(session, framework_id: int | None) -> int:  # noqa: ANN001
+def _framework_id(session, framework_id: int | None) -> int:
     from evidence_app.services.frameworks import get_framework
     from evidence_app.services.ingest import default_framework_id
 

@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from evidence_app.permissions import can
 from evidence_app.services import audit
-from evidence_app.web import db_session
+from evidence_app.web import db_session, keep_changes
 from storage import User
 
 login_manager = LoginManager()
@@ -50,7 +50,7 @@ def _load_user(user_id: str) -> User | None:
     return user if user is not None and user.active else None
 
 
-def _security_headers(response: Any) -> Any:  # noqa: ANN401
+def _security_headers(response: Any) -> Any:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -63,7 +63,7 @@ def _security_headers(response: Any) -> Any:  # noqa: ANN401
     return response
 
 
-def _csrf_error(e: CSRFError) -> Any:  # noqa: ANN401
+def _csrf_error(e: CSRFError) -> Any:
     if wants_json():
         return jsonify({"error": "CSRF 校验失败，请刷新页面后重试"}), 400
     return render_template(
@@ -82,7 +82,7 @@ def acting_user() -> User | None:
     if g.get("api_only"):
         return g.get("api_user")
     if current_user.is_authenticated:
-        return current_user._get_current_object()  # noqa: SLF001
+        return current_user._get_current_object()
     return None
 
 
@@ -100,7 +100,7 @@ def forbid(permission: str) -> None:
         path=request.path,
         method=request.method,
     )
-    session.commit()
+    keep_changes()
     abort(403)
 
 
@@ -109,7 +109,7 @@ def require(permission: str) -> Callable:
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
             user = acting_user()
             if user is None:
                 if wants_json():

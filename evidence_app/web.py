@@ -1,37 +1,54 @@
-"""Request-scoped database sessions and the health endpoint."""
+"""The request's unit of work, access logging and the health endpoint."""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+
+from evidence_app import uow
 
 access_log = logging.getLogger("evidence_app.access")
 
 
 def db_session() -> Session:
-    """The request's session; committed by the view, closed at teardown."""
+    """The request's session: committed once when the request succeeds, closed at teardown."""
     if "db" not in g:
-        from evidence_app import get_runtime
-
-        g.db = get_runtime().session()
+        g.db = current_app.extensions["evidence"].session()
     return g.db
+
+
+def keep_changes() -> None:
+    """Commit this request's changes even though it answers with an error (an audit record
+    of a refused access or a failed login must stay)."""
+    g.keep_changes = True
+
+
+def _end_unit_of_work(response: Response) -> Response:
+    """Commit what the request did if it succeeded; roll back if it answered an error."""
+    session: Session | None = g.get("db")
+    if session is not None:
+        if response.status_code < 400 or g.get("keep_changes"):
+            uow.commit(session)
+        else:
+            session.rollback()
+    return response
 
 
 def _close_session(_exc: BaseException | None) -> None:
     session = g.pop("db", None)
     if session is not None:
-        session.close()
+        session.close()  # an exception that escaped the view: rolled back here
 
 
 def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
-def _log_request(response):  # noqa: ANN001, ANN202
+def _log_request(response: Response) -> Response:
     started = g.get("started")
     if started is not None and request.endpoint != "static":
         user = g.get("api_user") or getattr(g, "_login_user", None)
@@ -53,9 +70,10 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
     app.before_request(_start_timer)
     app.after_request(_log_request)
+    app.after_request(_end_unit_of_work)  # after_request runs last-registered first
 
     @app.get("/healthz")
-    def healthz():  # noqa: ANN202
+    def healthz() -> tuple[Response, int] | Response:
         try:
             db_session().execute(text("SELECT 1"))
         except Exception as e:  # report, do not crash

@@ -24,6 +24,15 @@ def create_db_engine(url: str, **kwargs: object) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _begin_before_savepoint(conn, _name):  # noqa: ANN001
+            # pysqlite emits BEGIN only before the first INSERT/UPDATE/DELETE; a SAVEPOINT
+            # outside a transaction starts one that its RELEASE commits, so a savepoint
+            # would commit the whole unit of work. Begin the real transaction first.
+            dbapi = conn.connection.dbapi_connection
+            if not dbapi.in_transaction:
+                conn.exec_driver_sql("BEGIN")
+
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

@@ -65,7 +65,7 @@ EVIDENCE = [
 class GbkZipInfo(zipfile.ZipInfo):
     """A member whose name is written in CP936 without the UTF-8 flag (Chinese Windows)."""
 
-    def _encodeFilenameFlags(self):  # noqa: N802 - zipfile's hook
+    def _encodeFilenameFlags(self):
         return self.filename.encode("gbk"), self.flag_bits & ~0x800
 
 

@@ -16,7 +16,7 @@ from evidence_app.frameworks._parse import (
 from evidence_app.frameworks._read import RawTable, decode_csv_bytes, read_table
 
 
-def parse_framework_file(path, name: str | None = None) -> ParsedFramework:  # noqa: ANN001
+def parse_framework_file(path, name: str | None = None) -> ParsedFramework:
     """Read and parse a framework table file (DOCX, XLSX, CSV or PDF)."""
     return parse_table(read_table(path, name))
 

@@ -112,13 +112,13 @@ def _read_docx(path: Path, name: str) -> RawTable:
     return RawTable(rows=best, title=title)
 
 
-def _docx_row(row) -> list[str]:  # noqa: ANN001
+def _docx_row(row) -> list[str]:
     # python-docx repeats the text of a horizontally merged cell in each grid column;
     # vertical merges repeat too, which is what carrying merged cells down needs.
     return [_docx_cell_text(cell) for cell in row.cells]
 
 
-def _docx_cell_text(cell) -> str:  # noqa: ANN001
+def _docx_cell_text(cell) -> str:
     return "\n".join(p.text for p in cell.paragraphs)
 
 
@@ -158,7 +158,7 @@ def _read_xlsx(path: Path, name: str) -> RawTable:
         handle.close()
 
 
-def _xlsx_rows(ws) -> list[list[str]]:  # noqa: ANN001
+def _xlsx_rows(ws) -> list[list[str]]:
     rows: list[list[str]] = []
     empty_run = 0
     for values in ws.iter_rows(values_only=True):

@@ -206,7 +206,7 @@ def _xlsx_tables(path: Path, name: str) -> list[SourceTable]:
     return out
 
 
-def _xlsx_cell(cell) -> str:  # noqa: ANN001
+def _xlsx_cell(cell) -> str:
     value = cell.value
     if value is None:
         return ""

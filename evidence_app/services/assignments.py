@@ -64,7 +64,7 @@ def set_responsibility(
     """
     changes: dict[str, list[Any]] = {}
 
-    def change(field: str, value: Any) -> None:  # noqa: ANN401
+    def change(field: str, value: Any) -> None:
         old = getattr(target, field)
         if old != value:
             setattr(target, field, value)

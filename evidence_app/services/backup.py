@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import LargeBinary, func, insert, select, text
 
 from evidence_app.runtime import Runtime
+from evidence_app.search.indexing import rebuild_index
 from storage import Base, Blob, head_revision
 
 FORMAT = "evidence-backup/1"
@@ -28,7 +29,7 @@ class BackupError(RuntimeError):
     """The backup or restore cannot go on; the message says why."""
 
 
-def _encode(value: Any) -> Any:  # noqa: ANN401
+def _encode(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return {"$dt": value.isoformat()}
     if isinstance(value, dt.date):
@@ -38,7 +39,7 @@ def _encode(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
-def _decode(value: Any, column) -> Any:  # noqa: ANN001, ANN401
+def _decode(value: Any, column) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         ((key, raw),) = value.items()
         if key == "$dt":
@@ -157,18 +158,12 @@ def restore(runtime: Runtime, source: Path) -> dict[str, Any]:
                 partial.unlink()
                 raise BackupError(f"备份中的文件 {sha} 已损坏（哈希不符）")
             partial.replace(target)
-    from evidence_app.services.maintenance import reindex
-
-    session = runtime.session()
-    try:
-        indexed = reindex(session, runtime)
-        session.commit()
-    finally:
-        session.close()
+    with runtime.unit_of_work() as session:
+        indexed = rebuild_index(session, runtime.index)
     return {**meta, "indexed": indexed}
 
 
-def _reset_sequences(conn) -> None:  # noqa: ANN001
+def _reset_sequences(conn) -> None:
     for table in Base.metadata.sorted_tables:
         pk = list(table.primary_key.columns)
         if len(pk) == 1 and pk[0].autoincrement is not False and str(pk[0].type) == "INTEGER":

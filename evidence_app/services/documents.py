@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from evidence_app.runtime import Runtime
 from evidence_app.services import audit
-from evidence_app.services.ingest import index_doc_for, resolve_code
+from evidence_app.services.ingest import document_summary, resolve_code
+from evidence_app.services.versions import add_document_version
 from storage import AuditLog, Document, DocumentLink, DocumentVersion, User
 from storage._models import STATUS_PENDING
 
@@ -95,32 +96,11 @@ def add_version(
     user: User | None,
 ) -> DocumentVersion:
     """Store a new version; the document goes back to processing and to 待审."""
-    from evidence_app.services.versions import add_document_version
-
     try:
-        return add_document_version(session, runtime, document, stream, name, user, process=False)
+        return add_document_version(session, runtime, document, stream, name, user)
     except ValueError as e:
         raise DocumentError(str(e)) from e
 
 
-def dispatch(runtime: Runtime, document_ids: list[int]) -> None:
-    """Hand documents to the worker queue (or process now in immediate mode)."""
-    runtime.enqueue(document_ids)
-
-
-def reindex_documents(session: Session, runtime: Runtime, document_ids: list[int]) -> None:
-    """Update the index entries of documents whose links changed (their text did not)."""
-    docs = [session.get(Document, i) for i in document_ids]
-    docs = [d for d in docs if d is not None and not d.deleted and d.status != STATUS_PENDING]
-    if docs:
-        runtime.index.add([index_doc_for(d) for d in docs])
-
-
-def remove_from_index(runtime: Runtime, document_ids: list[int]) -> None:
-    runtime.index.delete(document_ids)
-
-
 def summary(document: Document) -> dict[str, Any]:
-    from evidence_app.services.ingest import document_summary
-
     return document_summary(document)

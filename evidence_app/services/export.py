@@ -115,7 +115,7 @@ def coverage_report(
     }
 
 
-def _style_sheet(ws: Any, widths: list[int]) -> None:  # noqa: ANN401
+def _style_sheet(ws: Any, widths: list[int]) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -375,7 +375,7 @@ def _linked_documents(
         DocumentVersion.created_at,
     )
 
-    def rows(target: Any, where: Any) -> dict[int, list[_DocRow]]:  # noqa: ANN401
+    def rows(target: Any, where: Any) -> dict[int, list[_DocRow]]:
         stmt = (
             select(target, *cols)
             .select_from(DocumentLink)

@@ -391,7 +391,7 @@ def _document_findings(
                 )
 
 
-def _case_count(condition: Any) -> Any:  # noqa: ANN401
+def _case_count(condition: Any) -> Any:
     from sqlalchemy import case
 
     return case((condition, 1), else_=0)

@@ -124,7 +124,7 @@ def import_parsed(
     return report
 
 
-def _year_is(year: int | None):  # noqa: ANN202
+def _year_is(year: int | None):
     return Framework.year.is_(None) if year is None else Framework.year == year
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from evidence_app.frameworks import entry_indicator_code
 from evidence_app.runtime import Runtime
+from evidence_app.search.indexing import lock_blob
 from evidence_app.services import audit
 from evidence_app.services.archives import (
     ArchiveLimits,
@@ -31,6 +32,14 @@ from evidence_app.services.archives import (
     is_zip,
     iter_member_streams,
     open_archive,
+)
+from evidence_app.uow import record_blob, record_pages
+from indexer import (
+    EncryptedError,
+    ExtractionError,
+    UnsupportedFormatError,
+    detect_file_type,
+    extract_pages,
 )
 from storage import (
     Blob,
@@ -63,7 +72,6 @@ log = logging.getLogger(__name__)
 NAME_CODE_RE = re.compile(
     r"^\s*(\d{1,2}(?:\.\d{1,2}){0,3}(?:-\d{1,3})*)(?=$|[\s._、\-—:：)）\]】]|[^\d.\-])"
 )
-YEAR_RE = re.compile(r"(20\d{2})\s*年")
 MAX_NAME = 200
 SKIPPED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 
@@ -233,6 +241,7 @@ def uploads_from_paths(paths: Iterable[Path]) -> Iterator[Upload | tuple[str, st
 
 def _ensure_blob(session: Session, sha: str, size: int) -> None:
     """Insert the blob row unless it exists; safe against concurrent uploads of the same bytes."""
+    lock_blob(session, sha)
     dialect = session.get_bind().dialect.name
     values = {"sha256": sha, "size": size, "created_at": utcnow()}
     if dialect == "postgresql":
@@ -268,14 +277,13 @@ def store_stream(
     indicator_id: int | None = None,
 ) -> tuple[Document, bool]:
     """Store one file and link it; returns (document, duplicate). Flushes, does not commit."""
-    from indexer import detect_file_type
-
     display = clean_filename(name)
     try:
         sha, size = runtime.blobs.put_stream(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
     except BlobTooLargeError as e:
         limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
         raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    record_blob(session, sha)
     if size == 0:
         raise UploadRejected("文件为空（0 字节）")
     _ensure_blob(session, sha, size)
@@ -390,10 +398,10 @@ def ingest_uploads(
     user: User | None,
     entry_id: int | None = None,
     indicator_id: int | None = None,
-    process: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
-    """Store every upload (ZIPs expanded), committing each, then process the new documents."""
+    """Store every upload (ZIPs expanded), each in a savepoint so one refused file leaves the
+    others; flushes. The commit hands the new documents to processing (``uow``)."""
     report = IngestReport()
     new_ids = report.new_ids
     docs: list[Document] = []
@@ -432,7 +440,6 @@ def ingest_uploads(
         except StorageError as e:
             report.rejected.append({"name": clean_filename(name), "reason": f"存储失败：{e}"})
             return
-        session.commit()
         report.accepted += 1
         docs.append(document)
         if not duplicate and document.status == STATUS_PENDING:
@@ -464,11 +471,8 @@ def ingest_uploads(
                 _ingest_zip(stream, item, limits, store, report)
             else:
                 store(stream, item.name, item.rel_path)
-    if process and new_ids:
-        process_documents(session, runtime, new_ids)
-    for document in docs:
-        session.refresh(document)
-        report.documents.append(document_summary(document))
+    session.flush()
+    report.documents.extend(document_summary(document) for document in docs)
     return report
 
 
@@ -512,7 +516,6 @@ def ingest_paths(
     *,
     framework_id: int | None,
     user: User | None,
-    process: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> IngestReport:
     return ingest_uploads(
@@ -521,9 +524,39 @@ def ingest_paths(
         uploads_from_paths(paths),
         framework_id=framework_id,
         user=user,
-        process=process,
         progress=progress,
     )
+
+
+def ingest_files(
+    runtime: Runtime,
+    paths: Iterable[Path],
+    *,
+    framework_id: int | None,
+    user_id: int | None = None,
+    process: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> IngestReport:
+    """Store files and folders in one unit of work; with ``process`` they are extracted and
+    indexed in this process right after the commit (else a worker does it). The report's
+    documents show their status after that."""
+    runtime.process_inline = process
+    try:
+        with runtime.unit_of_work() as session:
+            user = session.get(User, user_id) if user_id else None
+            report = ingest_paths(
+                session, runtime, paths, framework_id=framework_id, user=user, progress=progress
+            )
+    finally:
+        runtime.process_inline = False
+    ids = [d["id"] for d in report.documents]
+    session = runtime.session()
+    try:
+        rows = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
+        report.documents = [document_summary(rows[i]) for i in ids if i in rows]
+    finally:
+        session.close()
+    return report
 
 
 def default_framework_id(session: Session) -> int | None:
@@ -534,58 +567,26 @@ def default_framework_id(session: Session) -> int | None:
 # -- processing ------------------------------------------------------------------------------
 
 
-def _year_of(title: str) -> int | None:
-    m = YEAR_RE.search(title)
-    return int(m.group(1)) if m else None
+@dataclass(frozen=True)
+class _Work:
+    """What extraction needs of a document, read before the work starts."""
+
+    document_id: int
+    sha256: str | None
+    file_type: str
 
 
-def _ancestor_codes(code: str) -> list[str]:
-    parts = code.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def index_doc_for(document: Document, pages: list[Any] | None = None) -> Any:
-    """The IndexDoc the search backend gets for a document (its stored pages by default)."""
-    from indexer import IndexDoc, Page
-
-    entry_codes: list[str] = []
-    indicator_codes: set[str] = set()
-    for link in document.links:
-        if link.entry is not None:
-            entry_codes.append(link.entry.code)
-            indicator_codes.update(_ancestor_codes(link.entry.indicator.code))
-        if link.indicator is not None:
-            indicator_codes.update(_ancestor_codes(link.indicator.code))
-    if pages is None:
-        pages = [Page(p.number, p.text, p.source) for p in document.pages]
-    return IndexDoc(
-        doc_id=document.id,
-        title=document.title,
-        pages=pages,
-        code=document.code,
-        entry_codes=sorted(set(entry_codes)),
-        indicator_codes=sorted(indicator_codes),
-        framework_id=document.framework_id,
-        file_type=document.file_type,
-        year=_year_of(document.title),
-        status=document.status,
-    )
-
-
-def extract_document(runtime: Runtime, document: Document) -> tuple[str, str, list[Any]]:
+def extract_document(runtime: Runtime, work: _Work) -> tuple[str, str, list[Any]]:
     """Extract the current version's pages: (status, reason, pages). Never raises for bad files."""
-    from indexer import EncryptedError, ExtractionError, UnsupportedFormatError, extract_pages
-
-    version = document.current
-    if version is None:
+    if work.sha256 is None:
         return STATUS_FAILED, "没有文件版本", []
-    path = runtime.blobs.path_for(version.blob_sha256)
+    path = runtime.blobs.path_for(work.sha256)
     cfg = runtime.config
     try:
         pages = list(
             extract_pages(
                 path,
-                document.file_type or None,
+                work.file_type or None,
                 ocr=cfg.OCR_ENABLED,
                 ocr_dpi=cfg.OCR_DPI,
                 max_ocr_pages=cfg.OCR_MAX_PAGES,
@@ -602,7 +603,7 @@ def extract_document(runtime: Runtime, document: Document) -> tuple[str, str, li
     except MemoryError:
         return STATUS_FAILED, "文件过大，解析时内存不足", []
     except Exception as e:  # a bug or a library crash must not lose the upload
-        log.exception("extraction crashed for document %s", document.id)
+        log.exception("extraction crashed for document %s", work.document_id)
         return STATUS_FAILED, f"解析出错（{type(e).__name__}: {e}）", []
     if not any(p.text.strip() for p in pages):
         return STATUS_EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages
@@ -610,43 +611,53 @@ def extract_document(runtime: Runtime, document: Document) -> tuple[str, str, li
 
 
 def process_documents(
-    session: Session,
     runtime: Runtime,
     document_ids: Iterable[int],
     batch: int = 20,
     *,
     unfinished_only: bool = False,
 ) -> None:
-    """Extract, store pages and index each document; statuses are committed as they change.
+    """Extract and store the pages of each document, a batch per unit of work; the commit
+    of each batch indexes it (``uow``).
 
-    ``unfinished_only`` (queued jobs): skip documents no longer pending or processing. A
-    document can be queued twice (an upload's job, then a starting worker's recovery of
-    pending documents); the second job must not take a finished document back to
-    ``processing`` (a worker stopped then would leave it there until the next recovery).
+    A batch is marked ``processing`` (committed) before extraction starts, so the queue page
+    shows it and a dead worker's documents are recovered. ``unfinished_only`` (queued jobs):
+    skip documents no longer pending or processing. A document can be queued twice (an
+    upload's job, then a starting worker's recovery of pending documents); the second job
+    must not take a finished document back to ``processing``.
     """
-    pending: list[tuple[Document, list[Any]]] = []
-    for doc_id in document_ids:
-        document = session.get(Document, doc_id)
-        if document is None or document.deleted:
-            continue
-        if unfinished_only and document.status not in (STATUS_PENDING, STATUS_PROCESSING):
-            continue
-        document.status = STATUS_PROCESSING
-        document.status_reason = ""
-        session.commit()
-        status, reason, pages = extract_document(runtime, document)
-        _store_pages(session, document, pages)
-        document.status = status
-        document.status_reason = reason
-        document.page_count = len(pages)
-        document.ocr_pages = sum(1 for p in pages if p.source == "ocr")
-        session.flush()
-        pending.append((document, pages))
-        if len(pending) >= batch:
-            _index_batch(session, runtime, pending)
-            pending = []
-    if pending:
-        _index_batch(session, runtime, pending)
+    ids = list(dict.fromkeys(document_ids))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        with runtime.unit_of_work() as session:
+            work = []
+            for document in session.scalars(select(Document).where(Document.id.in_(chunk))):
+                if document.deleted:
+                    continue
+                if unfinished_only and document.status not in (
+                    STATUS_PENDING,
+                    STATUS_PROCESSING,
+                ):
+                    continue
+                document.status = STATUS_PROCESSING
+                document.status_reason = ""
+                current = document.current
+                work.append(
+                    _Work(document.id, current.blob_sha256 if current else None, document.file_type)
+                )
+        results = [(w, *extract_document(runtime, w)) for w in work]
+        with runtime.unit_of_work() as session:
+            for w, status, reason, pages in results:
+                document = session.get(Document, w.document_id)
+                if document is None or document.deleted:
+                    continue
+                _store_pages(session, document, pages)
+                document.status = status
+                document.status_reason = reason
+                document.page_count = len(pages)
+                document.ocr_pages = sum(1 for p in pages if p.source == "ocr")
+                record_pages(session, document.id, pages)
+        del results
 
 
 def _store_pages(session: Session, document: Document, pages: list[Any]) -> None:
@@ -663,30 +674,3 @@ def _store_pages(session: Session, document: Document, pages: list[Any]) -> None
 def _db_text(text: str) -> str:
     # PostgreSQL text cannot hold NUL
     return text.replace("\x00", "")
-
-
-def _index_batch(
-    session: Session, runtime: Runtime, items: list[tuple[Document, list[Any]]]
-) -> None:
-    """Index a batch, then commit the statuses; an index failure marks the batch failed."""
-    try:
-        runtime.index.add(
-            [index_doc_for(d, [p for p in pages if p.text.strip()]) for d, pages in items]
-        )
-    except Exception as e:
-        log.exception("indexing failed")
-        session.rollback()
-        for document, _ in items:
-            document = session.get(Document, document.id)
-            document.status = STATUS_FAILED
-            document.status_reason = f"索引写入失败，可重试（{type(e).__name__}: {e}）"
-        session.commit()
-        return
-    session.commit()
-
-
-def reprocess(session: Session, runtime: Runtime, document: Document, user: User | None) -> None:
-    """Queue a document for processing again (retry after a failure)."""
-    document.status = STATUS_PENDING
-    document.status_reason = ""
-    audit.record(session, user, "document.retry", document)

@@ -5,46 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from evidence_app.runtime import Runtime
-from evidence_app.services.ingest import index_doc_for, process_documents
-from storage import Blob, CatalogEntry, Document, DocumentLink, DocumentVersion
-from storage._models import STATUS_PENDING, STATUS_PROCESSING
-
-UNFINISHED = (STATUS_PENDING, STATUS_PROCESSING)
+from evidence_app.search.indexing import indexable_ids, rebuild_index
+from evidence_app.services.ingest import process_documents
+from storage import Blob, Document, DocumentVersion
 
 
-def _indexable(session: Session) -> list[Document]:
-    return list(
-        session.scalars(
-            select(Document)
-            .where(Document.deleted.is_(False), Document.status.not_in(UNFINISHED))
-            .order_by(Document.id)
-            .options(
-                selectinload(Document.pages),
-                selectinload(Document.links)
-                .selectinload(DocumentLink.entry)
-                .selectinload(CatalogEntry.indicator),
-                selectinload(Document.links).selectinload(DocumentLink.indicator),
-            )
-        )
-    )
-
-
-def reindex(session: Session, runtime: Runtime, *, extract: bool = False, batch: int = 200) -> int:
+def reindex(session: Session, runtime: Runtime, *, extract: bool = False) -> int:
     """Rebuild the search index from the database (and, with extract, from the blobs)."""
-    index = runtime.index
-    index.clear()
     if extract:
         ids = list(session.scalars(select(Document.id).where(Document.deleted.is_(False))))
-        process_documents(session, runtime, ids)
+        process_documents(runtime, ids)
         return len(ids)
-    documents = _indexable(session)
-    for start in range(0, len(documents), batch):
-        chunk = documents[start : start + batch]
-        index.add([index_doc_for(d) for d in chunk])
-    return len(documents)
+    return rebuild_index(session, runtime.index)
 
 
 def verify(session: Session, runtime: Runtime) -> dict[str, Any]:
@@ -71,7 +46,7 @@ def verify(session: Session, runtime: Runtime) -> dict[str, Any]:
                     "sha256": version.blob_sha256,
                 }
             )
-    expected = {d.id for d in _indexable(session)}
+    expected = indexable_ids(session)
     indexed = runtime.index.doc_ids()
     for doc_id in sorted(expected - indexed):
         problems.append({"kind": "not_indexed", "document": doc_id})

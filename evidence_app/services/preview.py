@@ -62,13 +62,13 @@ def render_page_png(path: Path, page_number: int, terms: list[str], width: int =
     return out.getvalue()
 
 
-def _blend(image, overlay):  # noqa: ANN001, ANN202
+def _blend(image, overlay):
     from PIL import Image
 
     return Image.blend(image, overlay, 0.35)
 
 
-def _term_boxes(page, terms: list[str]) -> list[tuple[float, float, float, float]]:  # noqa: ANN001
+def _term_boxes(page, terms: list[str]) -> list[tuple[float, float, float, float]]:
     boxes: list[tuple[float, float, float, float]] = []
     terms = [t for t in dict.fromkeys(t.strip() for t in terms) if t][:MAX_TERMS]
     if not terms:

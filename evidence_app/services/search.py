@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from evidence_app.runtime import Runtime
+from indexer import SearchQuery
 from storage import CatalogEntry, Document, DocumentLink
 
 
@@ -25,9 +26,7 @@ def search_documents(
     offset: int = 0,
 ) -> dict[str, Any]:
     """Run a search; returns the ``search --json`` shape (total, took_ms, hits)."""
-    from indexer import SearchQuery
-
-    result = runtime.index.search(
+    result = runtime.search_index().search(
         SearchQuery(
             text=text,
             framework_id=framework_id,

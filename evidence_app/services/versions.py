@@ -13,8 +13,9 @@ from evidence_app.services.ingest import (
     UploadRejected,
     _ensure_blob,
     clean_filename,
-    process_documents,
 )
+from evidence_app.uow import record_blob
+from indexer import detect_file_type
 from storage import BlobTooLargeError, Document, DocumentVersion, User
 from storage._models import STATUS_PENDING
 
@@ -26,17 +27,10 @@ def add_document_version(
     stream: BinaryIO,
     name: str,
     user: User | None,
-    *,
-    process: bool = True,
 ) -> DocumentVersion:
-    """Store ``stream`` as the document's next version, reset its status and review, and
-    (with process) extract and index it. Raises UploadRejected (message in Chinese).
-
-    Flushes; the caller commits — except that processing commits the status as it goes,
-    as ``ingest.process_documents`` always does.
+    """Store ``stream`` as the document's next version and reset its status and review;
+    the commit hands it to processing. Raises UploadRejected (message in Chinese). Flushes.
     """
-    from indexer import detect_file_type
-
     if document.deleted:
         raise UploadRejected("文件已删除，不能上传新版本")
     display = clean_filename(name)
@@ -45,6 +39,7 @@ def add_document_version(
     except BlobTooLargeError as e:
         limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
         raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    record_blob(session, sha)
     if size == 0:
         raise UploadRejected("文件为空（0 字节）")
     current = document.current
@@ -75,7 +70,4 @@ def add_document_version(
         previous_sha256=current.blob_sha256 if current else None,
     )
     review.on_new_version(session, document, user)
-    if process:
-        session.commit()
-        process_documents(session, runtime, [document.id])
     return version

@@ -11,7 +11,7 @@ from evidence_app.web import db_session
 T = TypeVar("T")
 
 
-def get_or_404(model: type[T], ident: Any) -> T:  # noqa: ANN401
+def get_or_404(model: type[T], ident: Any) -> T:
     try:
         ident = int(ident)
     except (TypeError, ValueError):

@@ -20,7 +20,7 @@ AUDIT_PER_PAGE = 50
 
 @bp.route("/admin/users", methods=["GET", "POST"])
 @require("users")
-def users():  # noqa: ANN201
+def users():
     session = db_session()
     if request.method == "POST":
         try:
@@ -37,7 +37,6 @@ def users():  # noqa: ANN201
             session.rollback()
             flash(str(e), "error")
         else:
-            session.commit()
             flash("用户已创建。", "success")
         return redirect(url_for("admin.users"))
     return render_template(
@@ -50,7 +49,7 @@ def users():  # noqa: ANN201
 
 @bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
 @require("users")
-def user_detail(user_id: int):  # noqa: ANN201
+def user_detail(user_id: int):
     session = db_session()
     user = get_or_404(User, user_id)
     if request.method == "POST":
@@ -109,7 +108,6 @@ def user_detail(user_id: int):  # noqa: ANN201
             audit.record(session, actor, "user.assign", user, codes=codes)
             if missing:
                 flash(f"以下编号没有对应的指标：{'、'.join(missing)}", "error")
-        session.commit()
         flash("已保存。", "success")
         return redirect(url_for("admin.user_detail", user_id=user.id))
     assigned = list(
@@ -127,7 +125,7 @@ def user_detail(user_id: int):  # noqa: ANN201
 
 @bp.get("/admin/audit")
 @require("audit_log")
-def audit_log():  # noqa: ANN201
+def audit_log():
     session = db_session()
     page = int_arg("page", 1, minimum=1) or 1
     action = request.args.get("action", "").strip()[:60]
@@ -159,7 +157,7 @@ def audit_log():  # noqa: ANN201
 
 @bp.route("/account", methods=["GET", "POST"])
 @require("tokens")
-def account():  # noqa: ANN201
+def account():
     session = db_session()
     user = acting_user()
     new_token = None
@@ -169,13 +167,11 @@ def account():  # noqa: ANN201
             new_token = user_service.create_token(
                 session, user, request.form.get("name", "").strip()[:120]
             )
-            session.commit()
         elif action == "revoke_token":
             token = session.get(ApiToken, int_arg("token_id") or 0)
             if token is not None and token.user_id == user.id:
                 token.revoked = True
                 audit.record(session, user, "token.revoke", user, prefix=token.prefix)
-                session.commit()
                 flash("令牌已吊销。", "success")
             return redirect(url_for("admin.account"))
         elif action == "password":
@@ -189,7 +185,6 @@ def account():  # noqa: ANN201
             else:
                 try:
                     user_service.set_password(session, user, request.form.get("password", ""), user)
-                    session.commit()
                     flash("密码已修改。", "success")
                 except user_service.UserError as e:
                     session.rollback()

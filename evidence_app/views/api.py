@@ -29,18 +29,17 @@ csrf.exempt(bp)  # token-authenticated; cookies are not accepted here
 
 
 @bp.before_request
-def authenticate_token():  # noqa: ANN201
+def authenticate_token():
     g.api_only = True
     g.api_user = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
         session = db_session()
         g.api_user = user_for_token(session, header[7:].strip())
-        session.commit()
 
 
 @bp.errorhandler(HTTPException)
-def json_error(e: HTTPException):  # noqa: ANN201
+def json_error(e: HTTPException):
     messages = {
         400: "请求无效",
         401: "未登录或令牌无效",
@@ -92,19 +91,19 @@ def document_json(document: Document) -> dict:
 
 
 @bp.get("/openapi.json")
-def openapi():  # noqa: ANN201
+def openapi():
     return jsonify(spec())
 
 
 @bp.get("/frameworks")
 @require("read")
-def list_frameworks():  # noqa: ANN201
+def list_frameworks():
     return jsonify({"frameworks": framework_service.list_frameworks(db_session())})
 
 
 @bp.post("/frameworks")
 @require("frameworks_import")
-def import_framework():  # noqa: ANN201
+def import_framework():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return jsonify({"error": "缺少文件字段 file"}), 400
@@ -125,14 +124,13 @@ def import_framework():  # noqa: ANN201
         except FrameworkImportError as e:
             session.rollback()
             return jsonify({"error": str(e)}), 400
-    session.commit()
     created = report.pop("created")
     return jsonify(report), 201 if created else 200
 
 
 @bp.get("/frameworks/<int:framework_id>")
 @require("read")
-def show_framework(framework_id: int):  # noqa: ANN201
+def show_framework(framework_id: int):
     session = db_session()
     fw = get_or_404(Framework, framework_id)
     return jsonify(
@@ -147,7 +145,7 @@ def show_framework(framework_id: int):  # noqa: ANN201
 
 @bp.post("/documents")
 @require("upload")
-def upload_documents():  # noqa: ANN201
+def upload_documents():
     try:
         report = store_uploads(db_session())
     except UploadRequestError as e:
@@ -167,7 +165,7 @@ def _readable(document_id: int) -> Document:
     return document
 
 
-def _not_found():  # noqa: ANN202
+def _not_found():
     from flask import abort
 
     abort(404)
@@ -175,13 +173,13 @@ def _not_found():  # noqa: ANN202
 
 @bp.get("/documents/<int:document_id>")
 @require("read")
-def get_document(document_id: int):  # noqa: ANN201
+def get_document(document_id: int):
     return jsonify(document_json(_readable(document_id)))
 
 
 @bp.get("/documents/<int:document_id>/status")
 @require("read")
-def document_status(document_id: int):  # noqa: ANN201
+def document_status(document_id: int):
     document = _readable(document_id)
     return jsonify(
         {"id": document.id, "status": document.status, "status_reason": document.status_reason}
@@ -190,14 +188,13 @@ def document_status(document_id: int):  # noqa: ANN201
 
 @bp.get("/documents/<int:document_id>/download")
 @require("read")
-def download(document_id: int):  # noqa: ANN201
+def download(document_id: int):
     session = db_session()
     document = _readable(document_id)
     version = document_service.version_or_current(document, int_arg("version"))
     if version is None:
         return jsonify({"error": "版本不存在"}), 404
     audit.record(session, acting_user(), "document.download", document, version=version.number)
-    session.commit()
     return send_file(
         get_runtime().blobs.path_for(version.blob_sha256),
         as_attachment=True,
@@ -215,7 +212,7 @@ def _managed(document_id: int) -> Document:
 
 @bp.post("/documents/<int:document_id>/versions")
 @require("manage_documents")
-def new_version(document_id: int):  # noqa: ANN201
+def new_version(document_id: int):
     session = db_session()
     document = _managed(document_id)
     upload = request.files.get("file")
@@ -230,26 +227,22 @@ def new_version(document_id: int):  # noqa: ANN201
         session.rollback()
         code = 413 if "上限" in str(e) else 400
         return jsonify({"error": str(e)}), code
-    session.commit()
-    document_service.dispatch(runtime, [document.id])
     session.refresh(document)
     return jsonify(document_json(document)), 201
 
 
 @bp.delete("/documents/<int:document_id>")
 @require("manage_documents")
-def delete_document(document_id: int):  # noqa: ANN201
+def delete_document(document_id: int):
     session = db_session()
     document = _managed(document_id)
     document_service.delete(session, document, acting_user())
-    session.commit()
-    document_service.remove_from_index(get_runtime(), [document.id])
     return jsonify({"id": document.id, "deleted": True})
 
 
 @bp.get("/search")
 @require("search")
-def search():  # noqa: ANN201
+def search():
     q = request.args.get("q", "").strip()
     if not q:
         return jsonify({"error": "缺少查询参数 q"}), 400

@@ -10,7 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from evidence_app.security import limiter
 from evidence_app.services import audit
 from evidence_app.services.users import authenticate, get_user_by_name
-from evidence_app.web import db_session
+from evidence_app.web import db_session, keep_changes
 
 bp = Blueprint("auth", __name__)
 
@@ -26,7 +26,7 @@ def _login_key() -> str:
     methods=["POST"],
     error_message="登录失败次数过多，请一分钟后再试。",
 )
-def login():  # noqa: ANN201
+def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     if request.method == "POST":
@@ -41,12 +41,11 @@ def login():  # noqa: ANN201
                 None,
                 username=username[:80],
             )
-            session.commit()
             flash("用户名或密码错误。", "error")
+            keep_changes()  # the failed attempt stays in the audit trail
             return render_template("auth/login.html", username=username), 401
         login_user(user, remember=bool(request.form.get("remember")))
         audit.record(session, user, "login", user)
-        session.commit()
         target = request.args.get("next", "")
         if not target or urlsplit(target).netloc or not target.startswith("/"):
             target = url_for("main.index")
@@ -55,10 +54,9 @@ def login():  # noqa: ANN201
 
 
 @bp.post("/logout")
-def logout():  # noqa: ANN201
+def logout():
     if current_user.is_authenticated:
         session = db_session()
-        audit.record(session, current_user._get_current_object(), "logout", None)  # noqa: SLF001
-        session.commit()
+        audit.record(session, current_user._get_current_object(), "logout", None)
     logout_user()
     return redirect(url_for("auth.login"))

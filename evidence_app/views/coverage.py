@@ -112,7 +112,7 @@ def _as_of() -> date:
 
 @bp.get("/coverage")
 @require("coverage")
-def index():  # noqa: ANN201
+def index():
     session = db_session()
     framework_id = _framework_or_404(session)
     frameworks = session.execute(select(Framework.id, Framework.name).order_by(Framework.id.desc()))
@@ -165,7 +165,7 @@ def coverage_page(
     coverage: Coverage,
     findings: list[Finding],
     today: date,
-    args: Any,  # noqa: ANN401
+    args: Any,
 ) -> dict[str, Any]:
     """What the template needs beyond the coverage: level tree, filtered rows, findings."""
     by_id = {i.id: i for i in coverage.indicators}
@@ -265,7 +265,7 @@ def _fingerprint(session: Session, coverage: Coverage) -> tuple[Any, ...]:
     links, statuses, due dates and scores even when they were written without an audit entry.
     """
 
-    def scalar(stmt: Any) -> Any:  # noqa: ANN401
+    def scalar(stmt: Any) -> Any:
         return stmt.scalar_subquery()
 
     row = session.execute(
@@ -323,7 +323,7 @@ def _download_stem(coverage_name: str, what: str) -> str:
 
 @bp.get("/coverage/export.xlsx")
 @require("coverage")
-def export_xlsx():  # noqa: ANN201
+def export_xlsx():
     """The workbook of ``evidence coverage --xlsx`` (汇总, 指标, 佐证条目, 问题清单)."""
     session = db_session()
     framework_id = _framework_or_404(session)
@@ -343,7 +343,6 @@ def export_xlsx():  # noqa: ANN201
         findings=len(findings),
         as_of=today.isoformat(),
     )
-    session.commit()
     buffer.seek(0)
     return send_file(
         buffer,
@@ -370,7 +369,7 @@ def _package_dir() -> Path:
 
 @bp.get("/coverage/package.zip")
 @require("coverage")
-def package():  # noqa: ANN201
+def package():
     """The evidence package of ``evidence export``, written to a temporary file, streamed,
     and deleted once sent. ``write_package`` records the export in the audit log."""
     session = db_session()
@@ -383,7 +382,6 @@ def package():  # noqa: ANN201
     try:
         with os.fdopen(fd, "wb") as out:
             write_package(session, get_runtime(), framework_id, out, user=acting_user())
-        session.commit()
     except ExportError as e:
         path.unlink(missing_ok=True)
         session.rollback()
@@ -423,7 +421,7 @@ class _DeleteOnClose(io.FileIO):
 
 @bp.get("/tasks")
 @require("tasks")
-def tasks():  # noqa: ANN201
+def tasks():
     """The logged-in user's empty entries, overdue and nearest due date first."""
     session = db_session()
     user = acting_user()

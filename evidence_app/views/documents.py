@@ -59,7 +59,7 @@ def query_terms(q: str) -> list[str]:
 
 @bp.get("/<int:document_id>")
 @require("read")
-def detail(document_id: int):  # noqa: ANN201
+def detail(document_id: int):
     session = db_session()
     document = readable_document(document_id)
     user = acting_user()
@@ -84,14 +84,13 @@ def detail(document_id: int):  # noqa: ANN201
 
 @bp.get("/<int:document_id>/download")
 @require("read")
-def download(document_id: int):  # noqa: ANN201
+def download(document_id: int):
     session = db_session()
     document = readable_document(document_id)
     version = document_service.version_or_current(document, int_arg("version"))
     if version is None:
         abort(404)
     audit.record(session, acting_user(), "document.download", document, version=version.number)
-    session.commit()
     return send_file(
         get_runtime().blobs.path_for(version.blob_sha256),
         as_attachment=True,
@@ -102,7 +101,7 @@ def download(document_id: int):  # noqa: ANN201
 
 @bp.get("/<int:document_id>/view")
 @require("read")
-def view(document_id: int):  # noqa: ANN201
+def view(document_id: int):
     document = readable_document(document_id)
     q = request.args.get("q", "")[:200]
     page = int_arg("page", 1, minimum=1)
@@ -129,7 +128,7 @@ def view(document_id: int):  # noqa: ANN201
 
 @bp.get("/<int:document_id>/pages/<int:page>.png")
 @require("read")
-def page_image(document_id: int, page: int):  # noqa: ANN201
+def page_image(document_id: int, page: int):
     document = readable_document(document_id)
     if document.file_type != "pdf" or document.current is None:
         abort(404)
@@ -149,7 +148,7 @@ def page_image(document_id: int, page: int):  # noqa: ANN201
 
 @bp.post("/<int:document_id>/versions")
 @require("manage_documents")
-def new_version(document_id: int):  # noqa: ANN201
+def new_version(document_id: int):
     session = db_session()
     document = managed_document(document_id)
     upload = request.files.get("file")
@@ -164,15 +163,13 @@ def new_version(document_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return redirect(url_for("documents.detail", document_id=document.id))
-    session.commit()
-    document_service.dispatch(get_runtime(), [document.id])
     flash("已上传新版本，正在处理。旧版本仍可下载。", "success")
     return redirect(url_for("documents.detail", document_id=document.id))
 
 
 @bp.post("/<int:document_id>/links")
 @require("manage_documents")
-def add_link(document_id: int):  # noqa: ANN201
+def add_link(document_id: int):
     session = db_session()
     document = managed_document(document_id)
     code = request.form.get("code", "").strip()
@@ -184,9 +181,7 @@ def add_link(document_id: int):  # noqa: ANN201
             return jsonify({"error": str(e)}), 400
         flash(str(e), "error")
         return redirect(url_for("documents.detail", document_id=document.id))
-    session.commit()
     target = link.entry.code if link.entry else link.indicator.code
-    document_service.reindex_documents(session, get_runtime(), [document.id])
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"document_id": document.id, "linked": target})
     flash(f"已关联到 {target}。", "success")
@@ -195,27 +190,23 @@ def add_link(document_id: int):  # noqa: ANN201
 
 @bp.post("/<int:document_id>/links/<int:link_id>/delete")
 @require("manage_documents")
-def remove_link(document_id: int, link_id: int):  # noqa: ANN201
+def remove_link(document_id: int, link_id: int):
     session = db_session()
     document = managed_document(document_id)
     link = get_or_404(DocumentLink, link_id)
     if link.document_id != document.id:
         abort(404)
     document_service.unlink(session, document, link, acting_user())
-    session.commit()
-    document_service.reindex_documents(session, get_runtime(), [document.id])
     flash("已取消关联。", "success")
     return redirect(url_for("documents.detail", document_id=document.id))
 
 
 @bp.post("/<int:document_id>/retry")
 @require("manage_documents")
-def retry(document_id: int):  # noqa: ANN201
+def retry(document_id: int):
     session = db_session()
     document = managed_document(document_id)
     document_service.retry(session, document, acting_user())
-    session.commit()
-    document_service.dispatch(get_runtime(), [document.id])
     flash("已重新加入处理队列。", "success")
     return redirect(
         request.form.get("next") or url_for("documents.detail", document_id=document.id)
@@ -224,12 +215,10 @@ def retry(document_id: int):  # noqa: ANN201
 
 @bp.post("/<int:document_id>/delete")
 @require("manage_documents")
-def delete(document_id: int):  # noqa: ANN201
+def delete(document_id: int):
     session = db_session()
     document = managed_document(document_id)
     document_service.delete(session, document, acting_user())
-    session.commit()
-    document_service.remove_from_index(get_runtime(), [document.id])
     flash(f"已删除“{document.title}”（文件仍保留在存储中，可由管理员恢复）。", "success")
     return redirect(url_for("main.index"))
 

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
+from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.security import wants_json
 
 log = logging.getLogger("evidence_app.errors")
@@ -25,7 +26,7 @@ MESSAGES = {
 
 def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
-    def http_error(e: HTTPException):  # noqa: ANN202
+    def http_error(e: HTTPException):
         code = e.code or 500
         message = MESSAGES.get(code, e.name)
         if code == 413:
@@ -37,8 +38,16 @@ def register(app: Flask) -> None:
             return jsonify({"error": message.rstrip("。")}), code
         return render_template("errors/error.html", code=code, message=message), code
 
+    @app.errorhandler(IndexUnavailableError)
+    def index_unavailable(e: IndexUnavailableError):
+        message = "搜索索引正在根据数据库重建，请稍后再试（通常不超过几分钟）。"
+        headers = {"Retry-After": str(e.retry_after)}
+        if wants_json():
+            return jsonify({"error": message.rstrip("。")}), 503, headers
+        return render_template("errors/error.html", code=503, message=message), 503, headers
+
     @app.errorhandler(Exception)
-    def unexpected(e: Exception):  # noqa: ANN202
+    def unexpected(e: Exception):
         if isinstance(e, HTTPException):
             return http_error(e)
         log.exception("unhandled error")

@@ -66,7 +66,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(points)
 
     @app.context_processor
-    def inject():  # noqa: ANN202
+    def inject():
         user = acting_user()
         return {
             "me": user,

@@ -19,7 +19,7 @@ bp = Blueprint("kpi", __name__)
 
 @bp.post("/indicators/<int:indicator_id>/measurement")
 @require("upload")
-def measure(indicator_id: int):  # noqa: ANN201
+def measure(indicator_id: int):
     """Store the measured values (实际值, reference) of an indicator's scoring rule."""
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
@@ -38,7 +38,6 @@ def measure(indicator_id: int):  # noqa: ANN201
             return jsonify({"error": str(e)}), 400
         flash(str(e), "error")
         return redirect(url_for("main.indicator", indicator_id=indicator_id))
-    session.commit()
     if wants_json():
         return jsonify(_public(result))
     if result["points"] is None:

@@ -23,7 +23,7 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 @require("read")
-def index():  # noqa: ANN201
+def index():
     session = db_session()
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     overviews = [framework_overview(session, fw) for fw in frameworks]
@@ -32,7 +32,7 @@ def index():  # noqa: ANN201
 
 @bp.get("/frameworks/<int:framework_id>")
 @require("read")
-def framework(framework_id: int):  # noqa: ANN201
+def framework(framework_id: int):
     session = db_session()
     fw = get_or_404(Framework, framework_id)
     overview = framework_overview(session, fw)
@@ -48,7 +48,7 @@ def framework(framework_id: int):  # noqa: ANN201
 
 @bp.get("/indicators/<int:indicator_id>")
 @require("read")
-def indicator(indicator_id: int):  # noqa: ANN201
+def indicator(indicator_id: int):
     session = db_session()
     node = session.scalars(
         select(Indicator)
@@ -78,7 +78,7 @@ def indicator(indicator_id: int):  # noqa: ANN201
 
 @bp.route("/frameworks/import", methods=["GET", "POST"])
 @require("frameworks_import")
-def import_framework():  # noqa: ANN201
+def import_framework():
     if request.method == "GET":
         return render_template("main/import.html")
     upload = request.files.get("file")
@@ -104,7 +104,6 @@ def import_framework():  # noqa: ANN201
             session.rollback()
             flash(f"导入失败：{e}", "error")
             return render_template("main/import.html"), 400
-    session.commit()
     verb = "已导入" if report["created"] else "已更新"
     flash(
         f"{verb}指标体系“{report['name']}”：三级指标 {report['indicators']} 个，"

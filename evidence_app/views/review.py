@@ -32,17 +32,17 @@ def _document(document_id: int) -> Document:
     return document
 
 
-def _back_to_document(document: Document) -> Any:  # noqa: ANN401
+def _back_to_document(document: Document) -> Any:
     return redirect(url_for("documents.detail", document_id=document.id, _anchor="review"))
 
 
-def _back_to_indicator(indicator: Indicator, anchor: str = "review") -> Any:  # noqa: ANN401
+def _back_to_indicator(indicator: Indicator, anchor: str = "review") -> Any:
     return redirect(url_for("main.indicator", indicator_id=indicator.id, _anchor=anchor))
 
 
 @bp.post("/documents/<int:document_id>")
 @require("review")
-def document(document_id: int):  # noqa: ANN201
+def document(document_id: int):
     """Set a document's review state (待审 / 通过 / 需补充) with a comment."""
     session = db_session()
     doc = _document(document_id)
@@ -55,14 +55,13 @@ def document(document_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return _back_to_document(doc)
-    session.commit()
     flash(f"已将审核状态设为“{REVIEW_LABELS[status]}”。", "success")
     return _back_to_document(doc)
 
 
 @bp.post("/documents/<int:document_id>/comments")
 @require("comment")
-def document_comment(document_id: int):  # noqa: ANN201
+def document_comment(document_id: int):
     session = db_session()
     doc = _document(document_id)
     try:
@@ -73,14 +72,13 @@ def document_comment(document_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return _back_to_document(doc)
-    session.commit()
     flash("已发表意见。", "success")
     return _back_to_document(doc)
 
 
 @bp.post("/indicators/<int:indicator_id>")
 @require("review")
-def indicator(indicator_id: int):  # noqa: ANN201
+def indicator(indicator_id: int):
     """Record an expert score (0..max_points) and a comment for an indicator."""
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
@@ -102,14 +100,13 @@ def indicator(indicator_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return _back_to_indicator(node)
-    session.commit()
     flash(f"已保存专家评分 {result.expert_score:g} 分。", "success")
     return _back_to_indicator(node)
 
 
 @bp.post("/indicators/<int:indicator_id>/comments")
 @require("comment")
-def indicator_comment(indicator_id: int):  # noqa: ANN201
+def indicator_comment(indicator_id: int):
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
     try:
@@ -120,14 +117,13 @@ def indicator_comment(indicator_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return _back_to_indicator(node, "comments")
-    session.commit()
     flash("已发表意见。", "success")
     return _back_to_indicator(node, "comments")
 
 
 @bp.post("/indicators/<int:indicator_id>/responsibility")
 @require("users")
-def responsibility(indicator_id: int):  # noqa: ANN201
+def responsibility(indicator_id: int):
     """Set the indicator's department, responsible person and due date."""
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
@@ -152,7 +148,6 @@ def responsibility(indicator_id: int):  # noqa: ANN201
         session.rollback()
         flash(str(e), "error")
         return _back_to_indicator(node, "responsibility")
-    session.commit()
     if not changes:
         flash("责任信息没有变化。", "info")
     else:

@@ -38,7 +38,7 @@ STATUS_LABELS = {
 
 @bp.get("/search")
 @require("search")
-def search():  # noqa: ANN201
+def search():
     session = db_session()
     q = request.args.get("q", "").strip()[:200]
     framework_id = int_arg("framework", minimum=1)

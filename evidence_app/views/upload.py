@@ -19,7 +19,7 @@ bp = Blueprint("upload", __name__)
 
 
 @contextmanager
-def _stream_of(storage):  # noqa: ANN001, ANN202
+def _stream_of(storage):
     yield storage.stream
 
 
@@ -35,7 +35,7 @@ def uploads_from_request(field: str = "files") -> list[Upload]:
     return uploads
 
 
-def upload_target(session) -> tuple[int | None, int | None, int | None]:  # noqa: ANN001
+def upload_target(session) -> tuple[int | None, int | None, int | None]:
     """(framework_id, entry_id, indicator_id) from the form, checked against the user's scope."""
     user = acting_user()
     scope = scoped_indicator_ids(session, user)
@@ -65,7 +65,7 @@ def upload_target(session) -> tuple[int | None, int | None, int | None]:  # noqa
 
 @bp.get("/upload")
 @require("upload")
-def page():  # noqa: ANN201
+def page():
     session = db_session()
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     entry = session.get(CatalogEntry, int_arg("entry_id", minimum=1) or 0)
@@ -83,8 +83,8 @@ class UploadRequestError(Exception):
         self.status = status
 
 
-def store_uploads(session):  # noqa: ANN001, ANN201
-    """Store the request's files (ZIPs expanded), commit, queue them; the ingest report.
+def store_uploads(session):
+    """Store the request's files (ZIPs expanded); the commit queues them. The ingest report.
 
     Shared by the upload page and the API, so both store exactly what the CLI stores."""
     framework_id, entry_id, indicator_id = upload_target(session)
@@ -104,16 +104,13 @@ def store_uploads(session):  # noqa: ANN001, ANN201
         user=acting_user(),
         entry_id=entry_id,
         indicator_id=indicator_id,
-        process=False,
     )
-    session.commit()
-    runtime.enqueue(report.new_ids)
     return report
 
 
 @bp.post("/upload")
 @require("upload")
-def receive():  # noqa: ANN201
+def receive():
     try:
         report = store_uploads(db_session())
     except UploadRequestError as e:
@@ -123,7 +120,7 @@ def receive():  # noqa: ANN201
 
 @bp.get("/queue")
 @require("queue")
-def queue():  # noqa: ANN201
+def queue():
     from storage import Document
 
     session = db_session()

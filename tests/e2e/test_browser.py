@@ -135,12 +135,12 @@ def browser():
         b.close()
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001
+def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def login(page, base: str, username: str) -> None:  # noqa: ANN001
+def login(page, base: str, username: str) -> None:
     page.goto(base + "/login")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)

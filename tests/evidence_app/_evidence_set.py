@@ -9,6 +9,7 @@ of files through the real ingestion.
 from __future__ import annotations
 
 import random
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -44,8 +45,8 @@ class EvidenceSet:
 
 
 def add_document(
-    session,  # noqa: ANN001
-    runtime,  # noqa: ANN001
+    session,
+    runtime,
     framework_id: int,
     name: str,
     data: bytes,
@@ -89,7 +90,7 @@ def add_document(
     return doc
 
 
-def text_document(session, runtime, framework_id, name, text, **kw):  # noqa: ANN001, ANN201
+def text_document(session, runtime, framework_id, name, text, **kw):
     return add_document(
         session, runtime, framework_id, name, text.encode(), pages=[(text, "text")], **kw
     )
@@ -114,7 +115,7 @@ NEAR_DUPLICATES = ("2.5.1-1", "2.5.2-1")
 SAME_BYTES = ("2.3.4-1", "3.1.1-1")
 
 
-def build_evidence_set(session, runtime, framework_id: int) -> EvidenceSet:  # noqa: ANN001
+def build_evidence_set(session, runtime, framework_id: int) -> EvidenceSet:
     """Fill every entry of the fixture framework with one text file, except HOLES; add
     reused, broken, unmatched, OCR-only and overdue cases. Commits."""
     ev = EvidenceSet(framework_id)
@@ -262,5 +263,16 @@ def build_evidence_set(session, runtime, framework_id: int) -> EvidenceSet:  # n
     indicators[("2.3.4", 0)].due_date = date(2024, 5, 1)
     indicators[("4.3.1", 0)].due_date = date(2024, 3, 1)
     indicators[("1.1.1", 0)].due_date = date(2024, 2, 1)  # complete: not overdue
-    session.commit()
+    with worker_stopped(runtime):  # the 'pending' document stays pending
+        session.commit()
     return ev
+
+
+@contextmanager
+def worker_stopped(runtime):
+    """Commits hand new pending documents to the queue; here no worker takes them."""
+    runtime.jobs.process = lambda document_ids: None
+    try:
+        yield
+    finally:
+        del runtime.jobs.process

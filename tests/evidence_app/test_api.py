@@ -27,26 +27,25 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
 
 @pytest.fixture
 def api(app, runtime, make_framework, make_user, token_for, tmp_path: Path):
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.services.ingest import ingest_files
 
     fw = make_framework()["framework_id"]
     users = {role: make_user(role) for role in ROLES}
     headers = {role: token_for(users[role]) for role in ROLES}
     path = tmp_path / "2.3.4-1 订单学明细表.txt"
     path.write_text("迅达电梯订单班 第一期", encoding="utf-8")
-    with runtime.session() as s:
-        doc = ingest_paths(s, runtime, [path], framework_id=fw, user=None).documents[0]["id"]
+    doc = ingest_files(runtime, [path], framework_id=fw).documents[0]["id"]
     return {"fw": fw, "doc": doc, "headers": headers, "client": app.test_client(), "tmp": tmp_path}
 
 
-def call(api, role, method, path, **kwargs):  # noqa: ANN001, ANN201
+def call(api, role, method, path, **kwargs):
     client = api["client"]
     url = "/api/v1" + path.format(framework_id=api["fw"], document_id=api["doc"])
     headers = api["headers"][role] if role else {}
     return client.open(url, method=method, headers=headers, **kwargs)
 
 
-def request_body(api, method: str, path: str) -> dict:  # noqa: ANN001
+def request_body(api, method: str, path: str) -> dict:
     if path == "/frameworks" and method == "POST":
         data = Path(api["tmp"] / "t.csv")
         data.write_text(
@@ -216,7 +215,7 @@ def _resolve(spec: dict, schema: dict) -> dict:
     return schema
 
 
-def _check(spec: dict, schema: dict, value, where: str) -> None:  # noqa: ANN001
+def _check(spec: dict, schema: dict, value, where: str) -> None:
     schema = _resolve(spec, schema)
     if "allOf" in schema:
         for part in schema["allOf"]:

@@ -8,6 +8,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from storage import AuditLog, CatalogEntry, Document, Indicator
+from tests.conftest import load_module
+
+es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 
 def test_backup_restore_round_trip(
@@ -92,20 +95,20 @@ def test_worker_recovers_documents_a_dead_worker_left(
 ) -> None:
     from datetime import timedelta
 
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.services.ingest import ingest_files
     from evidence_app.tasks import recover_stale
     from storage import utcnow
 
     fw = make_framework()["framework_id"]
     a = tmp_path / "2.3.4-1 明细表.txt"
     a.write_text("订单班 名单", encoding="utf-8")
-    with runtime.session() as s:
-        report = ingest_paths(s, runtime, [a], framework_id=fw, user=None, process=False)
+    with es.worker_stopped(runtime):  # the worker that took the job died
+        report = ingest_files(runtime, [a], framework_id=fw, process=False)
+    with runtime.unit_of_work() as s:
         doc = s.get(Document, report.new_ids[0])
         # a worker took it and died: still 'processing', last touched long ago
         doc.status = "processing"
         doc.updated_at = utcnow() - timedelta(hours=1)
-        s.commit()
     assert recover_stale(runtime) == [doc.id]  # immediate mode: processed right here
     with runtime.session() as s:
         assert s.get(Document, doc.id).status == "indexed"

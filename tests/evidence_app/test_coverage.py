@@ -16,17 +16,17 @@ es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 
 @pytest.fixture
-def framework_id(make_framework) -> int:  # noqa: ANN001
+def framework_id(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
 @pytest.fixture
-def evidence(runtime, framework_id):  # noqa: ANN001, ANN201
+def evidence(runtime, framework_id):
     with runtime.session() as s:
         return es.build_evidence_set(s, runtime, framework_id)
 
 
-def test_empty_framework_has_nothing_covered(session, framework_id) -> None:  # noqa: ANN001
+def test_empty_framework_has_nothing_covered(session, framework_id) -> None:
     cov = compute_coverage(session, framework_id)
     assert cov.summary() == {
         "indicators": 53,
@@ -52,7 +52,7 @@ def test_empty_framework_has_nothing_covered(session, framework_id) -> None:  # 
     assert na == [("4.1.1", 1), ("4.3.1", 1)]
 
 
-def test_coverage_of_the_evidence_set(session, framework_id, evidence) -> None:  # noqa: ANN001
+def test_coverage_of_the_evidence_set(session, framework_id, evidence) -> None:
     cov = compute_coverage(session, framework_id)
     assert cov.summary() == {
         "indicators": 53,
@@ -132,7 +132,7 @@ def test_coverage_of_the_evidence_set(session, framework_id, evidence) -> None: 
     assert level2["4.3"]["indicators_not_applicable"] == 1
 
 
-def test_departments(session, framework_id, evidence) -> None:  # noqa: ANN001
+def test_departments(session, framework_id, evidence) -> None:
     from storage import CatalogEntry, Indicator
 
     for i in session.query(Indicator).filter_by(framework_id=framework_id, level=3):
@@ -157,13 +157,13 @@ def test_departments(session, framework_id, evidence) -> None:  # noqa: ANN001
     assert now["教务处"] == as_of["教务处"] + 1
 
 
-def test_coverage_is_fast_and_uses_few_queries(session, framework_id, evidence) -> None:  # noqa: ANN001
+def test_coverage_is_fast_and_uses_few_queries(session, framework_id, evidence) -> None:
     from sqlalchemy import event
 
     statements: list[str] = []
     engine = session.get_bind()
 
-    def count(*args) -> None:  # noqa: ANN002
+    def count(*args) -> None:
         statements.append(args[2])
 
     event.listen(engine, "before_cursor_execute", count)
@@ -178,6 +178,6 @@ def test_coverage_is_fast_and_uses_few_queries(session, framework_id, evidence) 
     assert elapsed < 0.3
 
 
-def test_unknown_framework(session) -> None:  # noqa: ANN001
+def test_unknown_framework(session) -> None:
     with pytest.raises(LookupError):
         compute_coverage(session, 999)

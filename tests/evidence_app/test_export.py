@@ -32,17 +32,17 @@ SUMMARY = {
 
 
 @pytest.fixture
-def framework_id(make_framework) -> int:  # noqa: ANN001
+def framework_id(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
 @pytest.fixture
-def evidence(runtime, framework_id):  # noqa: ANN001, ANN201
+def evidence(runtime, framework_id):
     with runtime.session() as s:
         return es.build_evidence_set(s, runtime, framework_id)
 
 
-def test_coverage_json(invoke, framework_id, evidence) -> None:  # noqa: ANN001
+def test_coverage_json(invoke, framework_id, evidence) -> None:
     result = invoke("coverage", "--json", "--as-of", "2024-06-01")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -72,7 +72,7 @@ def test_coverage_json(invoke, framework_id, evidence) -> None:  # noqa: ANN001
     assert "问题 47 个" in text
 
 
-def test_coverage_errors(invoke) -> None:  # noqa: ANN001
+def test_coverage_errors(invoke) -> None:
     result = invoke("coverage", "--json")
     assert result.exit_code == 1
     assert "还没有指标体系" in result.output
@@ -81,7 +81,7 @@ def test_coverage_errors(invoke) -> None:  # noqa: ANN001
     assert "指标体系 42 不存在" in result.output
 
 
-def test_coverage_xlsx(invoke, framework_id, evidence, tmp_path) -> None:  # noqa: ANN001
+def test_coverage_xlsx(invoke, framework_id, evidence, tmp_path) -> None:
     from openpyxl import load_workbook
 
     out = tmp_path / "report" / "覆盖.xlsx"
@@ -132,7 +132,7 @@ def _zip(path: Path) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
-def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> None:  # noqa: ANN001
+def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> None:
     from docx import Document as WordDocument
     from openpyxl import load_workbook
 
@@ -243,7 +243,7 @@ def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> 
     assert sum(1 for r in table.rows if r.cells[3].text == "缺失") == 9
 
 
-def test_export_refuses_a_damaged_blob(invoke, runtime, framework_id, evidence, tmp_path) -> None:  # noqa: ANN001
+def test_export_refuses_a_damaged_blob(invoke, runtime, framework_id, evidence, tmp_path) -> None:
     with runtime.session() as s:
         doc = s.get(Document, evidence["1.1.1-1@1.1.1"])
         path = runtime.blobs.path_for(doc.current.blob_sha256)
@@ -256,7 +256,7 @@ def test_export_refuses_a_damaged_blob(invoke, runtime, framework_id, evidence, 
     assert list(tmp_path.glob("*.part")) == []
 
 
-def _entry_keys(session, framework_id: int) -> dict[int, tuple[str, int, str, int]]:  # noqa: ANN001
+def _entry_keys(session, framework_id: int) -> dict[int, tuple[str, int, str, int]]:
     return {
         e.id: (e.indicator.code, e.indicator.variant, e.code, e.occurrence)
         for e in session.scalars(
@@ -265,7 +265,7 @@ def _entry_keys(session, framework_id: int) -> dict[int, tuple[str, int, str, in
     }
 
 
-def _links_by_name(session, framework_id: int) -> dict[str, str]:  # noqa: ANN001
+def _links_by_name(session, framework_id: int) -> dict[str, str]:
     """original file name -> entry (or indicator) key, for the framework's documents."""
     keys = _entry_keys(session, framework_id)
     out = {}
@@ -288,7 +288,7 @@ def test_package_round_trip_through_ingest(
     make_framework,
     framework_id,
     evidence,
-    tmp_path,  # noqa: ANN001
+    tmp_path,
 ) -> None:
     """Every file of the package, ingested into a copy of the framework, lands on the entry
     (or indicator) with the same key as in the original."""

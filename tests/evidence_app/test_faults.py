@@ -122,7 +122,7 @@ def test_worker_killed_mid_ocr_loses_nothing(tmp_path: Path) -> None:
     assert hits[0]["pages"] == [1, 2, 3, 4]
 
 
-def _upload(client, headers, name: str, text_: str):  # noqa: ANN001, ANN202
+def _upload(client, headers, name: str, text_: str):
     return client.post(
         "/api/v1/documents",
         headers=headers,
@@ -133,7 +133,7 @@ def _upload(client, headers, name: str, text_: str):  # noqa: ANN001, ANN202
 
 def test_database_connection_dropped_mid_request(
     app, runtime, make_user, token_for, database_url, monkeypatch, invoke
-) -> None:  # noqa: ANN001
+) -> None:
     from sqlalchemy.exc import OperationalError
 
     from evidence_app.services import ingest
@@ -143,7 +143,7 @@ def test_database_connection_dropped_mid_request(
     original = ingest._ensure_blob
     dialect = runtime.engine.dialect.name
 
-    def dropping(session, sha, size):  # noqa: ANN001, ANN202
+    def dropping(session, sha, size):
         original(session, sha, size)
         if dialect == "postgresql":  # the server really closes this connection
             session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
@@ -164,7 +164,7 @@ def test_database_connection_dropped_mid_request(
 
 def test_disk_full_while_writing_a_blob(
     app, runtime, make_user, token_for, monkeypatch, invoke
-) -> None:  # noqa: ANN001
+) -> None:
     import errno
 
     import storage._blobs as blobs
@@ -193,7 +193,7 @@ def test_disk_full_while_writing_a_blob(
 
 def test_index_lock_held_by_another_process(
     app, runtime, invoke, make_framework, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     make_framework()
     runtime.index  # noqa: B018 - create the index before another process locks it
     holder = subprocess.Popen(

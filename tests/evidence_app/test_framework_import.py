@@ -46,7 +46,7 @@ DUPLICATES = ["2.2.2-3", "3.2.2-1", "3.2.3-2"]
 SEED_ENTRIES = 247
 
 
-def assert_fixture_figures(parsed, entries: int = 229) -> None:  # noqa: ANN001
+def assert_fixture_figures(parsed, entries: int = 229) -> None:
     """The exact figures of the seed self-assessment table, whatever the file format."""
     nodes = parsed.walk()
     assert Counter(n.level for n in nodes) == {1: 4, 2: 18, 3: 53}
@@ -378,7 +378,7 @@ def test_empty_file_is_an_error(tmp_path: Path) -> None:
 # -- the database side -------------------------------------------------------------------
 
 
-def counts(session) -> tuple[int, int, int, int]:  # noqa: ANN001
+def counts(session) -> tuple[int, int, int, int]:
     return tuple(
         session.scalar(select(func.count()).select_from(model))
         for model in (Framework, Indicator, CatalogEntry, ImportAnomaly)

@@ -47,7 +47,7 @@ def fw(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
-def ingest(invoke, *paths, framework=None) -> dict:  # noqa: ANN001
+def ingest(invoke, *paths, framework=None) -> dict:
     args = ["ingest", *map(str, paths), "--json"]
     if framework:
         args += ["--framework", str(framework)]
@@ -56,7 +56,7 @@ def ingest(invoke, *paths, framework=None) -> dict:  # noqa: ANN001
     return json.loads(result.output)
 
 
-def search(invoke, query: str, *extra: str) -> dict:  # noqa: ANN001
+def search(invoke, query: str, *extra: str) -> dict:
     result = invoke("search", query, "--json", *extra)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -109,7 +109,7 @@ def test_cp936_zip_names_come_out_right_and_link(invoke, fw: int, tmp_path: Path
 )
 def test_unsafe_zip_refused_and_nothing_stored(
     invoke, fw, runtime, tmp_path: Path, members, reason
-) -> None:  # noqa: ANN001
+) -> None:
     path = tmp_path / "bad.zip"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("2.3.4-1 ok.txt", "正常文件")
@@ -123,7 +123,7 @@ def test_unsafe_zip_refused_and_nothing_stored(
     assert not (tmp_path.parent / "evil.txt").exists()
 
 
-def test_symlink_member_refused(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_symlink_member_refused(invoke, fw, runtime, tmp_path: Path) -> None:
     path = tmp_path / "link.zip"
     with zipfile.ZipFile(path, "w") as archive:
         info = zipfile.ZipInfo("2.3.4-1 link.txt")
@@ -134,7 +134,7 @@ def test_symlink_member_refused(invoke, fw, runtime, tmp_path: Path) -> None:  #
     assert report["accepted"] == 0 and "符号链接" in report["rejected"][0]["reason"]
 
 
-def test_zip_bomb_refused(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_zip_bomb_refused(invoke, fw, runtime, tmp_path: Path) -> None:
     path = tmp_path / "bomb.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.writestr("2.3.4-1 bomb.txt", b"\0" * (50 * 1024 * 1024))
@@ -155,7 +155,7 @@ def test_zip_bomb_refused(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa:
 
 def test_corrupt_encrypted_empty_files_keep_their_upload(
     invoke, fw, runtime, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     from reportlab.pdfgen import canvas
 
     corrupt = tmp_path / "2.3.4-1 损坏.pdf"
@@ -184,7 +184,7 @@ def test_corrupt_encrypted_empty_files_keep_their_upload(
             )
 
 
-def test_same_file_twice_stored_once(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_same_file_twice_stored_once(invoke, fw, runtime, tmp_path: Path) -> None:
     a = tmp_path / "2.3.4-1 明细表.txt"
     a.write_text("订单班 明细", encoding="utf-8")
     first = ingest(invoke, a, framework=fw)
@@ -201,7 +201,7 @@ def test_same_file_twice_stored_once(invoke, fw, runtime, tmp_path: Path) -> Non
     assert len(list(runtime.blobs.iter_hashes())) == 1
 
 
-def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: Path) -> None:
     pdf = tmp_path / "2.3.5-1 现代学徒制试点报告.pdf"
     pages = [
         ["第一章 总体情况", "学校高度重视职业教育改革。"],
@@ -231,7 +231,7 @@ def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: P
     after = [search(invoke, q) for q in ("订单班", "学徒制 试点", "2.3.4-1", "电梯")]
 
     def strip(rs):
-        return [[(h["document_id"], h["pages"], h["snippets"]) for h in r["hits"]] for r in rs]  # noqa: E731
+        return [[(h["document_id"], h["pages"], h["snippets"]) for h in r["hits"]] for r in rs]
 
     assert strip(before) == strip(after)
     verified = invoke("verify", "--json")
@@ -239,7 +239,7 @@ def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: P
     assert json.loads(verified.output)["ok"] is True
 
 
-def test_index_left_by_an_older_version_is_rebuilt(invoke, fw, runtime, tmp_path: Path) -> None:  # noqa: ANN001
+def test_index_left_by_an_older_version_is_rebuilt(invoke, fw, runtime, tmp_path: Path) -> None:
     """An upgrade that changes the index's fields: the old index is recreated and rebuilt
     from the database (pages are not extracted again) the first time the index is opened."""
     import shutil
@@ -257,12 +257,12 @@ def test_index_left_by_an_older_version_is_rebuilt(invoke, fw, runtime, tmp_path
     index.create_in(str(folder), fields.Schema(doc_id=fields.ID(stored=True))).close()
     hits = search(invoke, "长隆")["hits"]
     assert [h["code"] for h in hits] == ["2.3.5-1"]
-    assert runtime.index.count() == 1 and not runtime.rebuild_pending
+    assert runtime.index.count() == 1 and not runtime.health.rebuilding
 
 
 def test_verify_catches_an_altered_blob_and_a_missing_index_entry(
     invoke, fw, runtime, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("订单班", encoding="utf-8")
     doc_id = ingest(invoke, path, framework=fw)["documents"][0]["id"]
@@ -281,7 +281,7 @@ def test_verify_catches_an_altered_blob_and_a_missing_index_entry(
     assert json.loads(result.output)["problems"] == [{"kind": "not_indexed", "document": doc_id}]
 
 
-def test_scanned_pdf_is_found_through_ocr(invoke, fw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_scanned_pdf_is_found_through_ocr(invoke, fw, tmp_path: Path) -> None:
     font = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
     if not font.exists():
         pytest.skip("fonts-wqy-zenhei not installed (needed to draw the scanned page)")
@@ -300,7 +300,7 @@ def test_scanned_pdf_is_found_through_ocr(invoke, fw, tmp_path: Path) -> None:  
     assert [(h["code"], h["pages"]) for h in hits] == [("2.3.5-2", [1])]
 
 
-def test_files_and_folders_with_odd_names(invoke, fw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_files_and_folders_with_odd_names(invoke, fw, tmp_path: Path) -> None:
     folder = tmp_path / "2.提质" / "2.3 产教融合"
     folder.mkdir(parents=True)
     (folder / ("长" * 80 + ".txt")).write_text("长文件名", encoding="utf-8")
@@ -365,7 +365,7 @@ def test_text_pdf_helper_has_a_text_layer() -> None:
         pdf.close()
 
 
-def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> None:
     # 2.2.2-3 is listed under 2.1.2 (misnumbered) and under 2.2.2 (its own indicator)
     misplaced = tmp_path / "2.提质" / "2.1 体制机制改革" / "2.1.2 二级院系管理体制变革"
     own = tmp_path / "2.提质" / "2.2 教学改革与管理" / "2.2.2 试点"
@@ -383,10 +383,10 @@ def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> N
     ]
 
 
-def test_concurrent_uploads_of_the_same_file_make_one_document(runtime, fw, tmp_path: Path) -> None:  # noqa: ANN001
+def test_concurrent_uploads_of_the_same_file_make_one_document(runtime, fw, tmp_path: Path) -> None:
     import threading
 
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.services.ingest import ingest_files
 
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("订单班 同一份文件", encoding="utf-8")
@@ -395,10 +395,9 @@ def test_concurrent_uploads_of_the_same_file_make_one_document(runtime, fw, tmp_
 
     def upload() -> None:
         try:
-            with runtime.session() as s:
-                report = ingest_paths(s, runtime, [path], framework_id=fw, user=None, process=False)
-                ids.append(report.documents[0]["id"])
-        except Exception as e:  # noqa: BLE001 - reported below
+            report = ingest_files(runtime, [path], framework_id=fw, process=False)
+            ids.append(report.documents[0]["id"])
+        except Exception as e:
             errors.append(e)
 
     threads = [threading.Thread(target=upload) for _ in range(6)]

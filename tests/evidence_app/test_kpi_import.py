@@ -15,7 +15,7 @@ from storage import AuditLog, DocumentLink, Framework, Indicator
 from tests.conftest import load_module
 
 
-def _load(name: str):  # noqa: ANN202
+def _load(name: str):
     """A sibling test module."""
     return load_module(Path(__file__).with_name(f"{name}.py"))
 
@@ -31,13 +31,13 @@ def seed_report(shared_dir: Path) -> Path:
     return found[0]
 
 
-def run_json(invoke, *args: str) -> dict:  # noqa: ANN001
+def run_json(invoke, *args: str) -> dict:
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
 
-def tree(session, framework_id: int) -> list[tuple[int, str, str, str | None]]:  # noqa: ANN001
+def tree(session, framework_id: int) -> list[tuple[int, str, str, str | None]]:
     """(level, code, kind, parent code) of the KPI branch, in position order."""
     rows = session.scalars(
         select(Indicator)
@@ -50,7 +50,7 @@ def tree(session, framework_id: int) -> list[tuple[int, str, str, str | None]]: 
 # -- the seed report -------------------------------------------------------------------------
 
 
-def test_seed_report_import_and_check(invoke, session, seed_report: Path) -> None:  # noqa: ANN001
+def test_seed_report_import_and_check(invoke, session, seed_report: Path) -> None:
     report = run_json(
         invoke, "kpi", "import", seed_report, "--new-framework", "双高计划中期绩效", "--json"
     )
@@ -137,7 +137,7 @@ def test_seed_report_import_and_check(invoke, session, seed_report: Path) -> Non
 
 def test_kpis_in_the_assessment_framework(
     invoke, session, runtime, make_framework, seed_report: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """KPIs next to the self-assessment table: codes the table already has are not imported;
     files link to KPIs by exact code; coverage and findings count them; the table's re-import
     leaves them alone."""
@@ -310,7 +310,7 @@ def make_xlsx(path: Path, achieved_82: float = 80) -> Path:
     return path
 
 
-def test_kpi_import_from_docx(invoke, session, tmp_path: Path) -> None:  # noqa: ANN001
+def test_kpi_import_from_docx(invoke, session, tmp_path: Path) -> None:
     path = make_docx(tmp_path / "绩效指标.docx")
     report = run_json(invoke, "kpi", "import", path, "--new-framework", "校企合作", "--json")
     fw = report["framework_id"]
@@ -424,7 +424,7 @@ def test_kpi_import_from_docx(invoke, session, tmp_path: Path) -> None:  # noqa:
     }
 
 
-def test_kpi_import_from_xlsx_and_reimport(invoke, session, tmp_path: Path) -> None:  # noqa: ANN001
+def test_kpi_import_from_xlsx_and_reimport(invoke, session, tmp_path: Path) -> None:
     path = make_xlsx(tmp_path / "绩效指标.xlsx")
     report = run_json(invoke, "kpi", "import", path, "--new-framework", "信息化", "--json")
     fw = report["framework_id"]
@@ -511,7 +511,7 @@ def test_kpi_import_from_xlsx_and_reimport(invoke, session, tmp_path: Path) -> N
     ]
 
 
-def test_import_errors(invoke, session, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_errors(invoke, session, tmp_path: Path) -> None:
     fw = run_json(
         invoke, "kpi", "import", make_docx(tmp_path / "a.docx"), "--new-framework", "X", "--json"
     )["framework_id"]
@@ -533,7 +533,7 @@ def test_import_errors(invoke, session, tmp_path: Path) -> None:  # noqa: ANN001
     assert kpi_service.kpis_of(session, fw)[0].code == "1.1.5.1"
 
 
-def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None:  # noqa: ANN001
+def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None:
     """``evidence check`` on the self-assessment table: the parse counts, each rule's parsed
     form, and computed points where a measured value exists."""
     from evidence_app.services.scoring import record_measurement
@@ -592,7 +592,7 @@ def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None
 
 def test_table_version_bringing_a_kpi_code_is_refused(
     invoke, session, runtime, make_framework, shared_dir: Path, seed_report: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """The table's new version names an indicator 2.1.6, already a KPI of the framework: the
     re-import stops with the clashing codes and changes nothing (it used to fail on the
     database's unique constraint)."""

@@ -17,11 +17,11 @@ from tests.conftest import load_module
 
 
 @pytest.fixture
-def fw(make_framework) -> int:  # noqa: ANN001
+def fw(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
-def indicator_id(session, fw: int, code: str, variant: int = 0) -> int:  # noqa: ANN001
+def indicator_id(session, fw: int, code: str, variant: int = 0) -> int:
     return session.scalars(
         select(Indicator.id).where(
             Indicator.framework_id == fw, Indicator.code == code, Indicator.variant == variant
@@ -29,14 +29,14 @@ def indicator_id(session, fw: int, code: str, variant: int = 0) -> int:  # noqa:
     ).one()
 
 
-def text_of(response) -> str:  # noqa: ANN001
+def text_of(response) -> str:
     """The page's text without tags, entities decoded, whitespace collapsed."""
     body = response.get_data(as_text=True)
     body = re.sub(r"<[^>]+>", " ", body)
     return re.sub(r"\s+", " ", html.unescape(body))
 
 
-def test_staff_enter_measured_values(fw: int, session, make_user, login) -> None:  # noqa: ANN001
+def test_staff_enter_measured_values(fw: int, session, make_user, login) -> None:
     staff = make_user("staff", "zhang")
     client = login(staff)
     ind = indicator_id(session, fw, "2.5.2")  # self-score 1.5
@@ -114,7 +114,7 @@ def test_staff_enter_measured_values(fw: int, session, make_user, login) -> None
     assert [f["codes"][0] for f in report["findings"]] == ["2.3.3", "2.5.1"]
 
 
-def test_bad_measured_values_are_refused(fw: int, session, make_user, login) -> None:  # noqa: ANN001
+def test_bad_measured_values_are_refused(fw: int, session, make_user, login) -> None:
     client = login(make_user("staff", "zhang"))
     ind = indicator_id(session, fw, "2.5.2")
     response = client.post(f"/indicators/{ind}/measurement", data={"value": "八十"})
@@ -147,7 +147,7 @@ def test_bad_measured_values_are_refused(fw: int, session, make_user, login) -> 
 @pytest.mark.parametrize("role", ["reviewer", "auditor"])
 def test_other_roles_cannot_post_measured_values(
     fw: int, session, make_user, login, role: str
-) -> None:  # noqa: ANN001
+) -> None:
     ind = indicator_id(session, fw, "2.5.2")
     client = login(make_user(role, "li"))
     page = client.get(f"/indicators/{ind}")
@@ -163,7 +163,7 @@ def test_other_roles_cannot_post_measured_values(
 
 def test_limited_staff_only_for_their_indicators(
     fw: int, session, runtime, make_user, login
-) -> None:  # noqa: ANN001
+) -> None:
     from storage import UserAssignment
 
     staff = make_user("staff", "wang")
@@ -181,7 +181,7 @@ def test_limited_staff_only_for_their_indicators(
     assert session.get(Indicator, other).measured_value is None
 
 
-def test_anonymous_post_goes_to_login(fw: int, session, client) -> None:  # noqa: ANN001
+def test_anonymous_post_goes_to_login(fw: int, session, client) -> None:
     ind = indicator_id(session, fw, "2.5.2")
     response = client.post(f"/indicators/{ind}/measurement", data={"value": "81"})
     assert response.status_code == 302 and "/login" in response.headers["Location"]
@@ -189,7 +189,7 @@ def test_anonymous_post_goes_to_login(fw: int, session, client) -> None:  # noqa
 
 def test_kpi_page_shows_the_completion_check(
     invoke, session, make_user, login, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     import json
 
     kpi_tests = load_module(Path(__file__).with_name("test_kpi_import.py"))

@@ -35,22 +35,22 @@ AS_OF = es.TODAY.isoformat()
 
 
 @pytest.fixture
-def framework_id(make_framework) -> int:  # noqa: ANN001
+def framework_id(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
 @pytest.fixture
-def users(make_user):  # noqa: ANN001, ANN201
+def users(make_user):
     return {role: make_user(role) for role in ROLES}
 
 
 @pytest.fixture
-def evidence(runtime, framework_id):  # noqa: ANN001, ANN201
+def evidence(runtime, framework_id):
     with runtime.session() as s:
         return es.build_evidence_set(s, runtime, framework_id)
 
 
-def _indicator_id(runtime, framework_id: int, code: str, variant: int = 0) -> int:  # noqa: ANN001
+def _indicator_id(runtime, framework_id: int, code: str, variant: int = 0) -> int:
     with runtime.session() as s:
         return s.scalar(
             select(Indicator.id).where(
@@ -82,7 +82,7 @@ def _overdue_rows(page: str) -> list[str]:
 # -- roles ----------------------------------------------------------------------------------
 
 
-def test_every_coverage_route_is_in_the_matrix(app) -> None:  # noqa: ANN001
+def test_every_coverage_route_is_in_the_matrix(app) -> None:
     ours = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
@@ -93,7 +93,7 @@ def test_every_coverage_route_is_in_the_matrix(app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_roles(app, runtime, framework_id, users, login, role: str) -> None:  # noqa: ANN001
+def test_roles(app, runtime, framework_id, users, login, role: str) -> None:
     client = login(users[role])
     for (method, template), allowed in ROUTES.items():
         response = client.open(template.format(fw=framework_id), method=method)
@@ -111,13 +111,13 @@ def test_roles(app, runtime, framework_id, users, login, role: str) -> None:  # 
     assert ('href="/tasks"' in nav) == (role in TASKS)
 
 
-def test_unknown_framework_is_404(framework_id, users, login) -> None:  # noqa: ANN001
+def test_unknown_framework_is_404(framework_id, users, login) -> None:
     client = login(users["auditor"])
     assert client.get("/coverage?framework=9999").status_code == 404
     assert client.get("/coverage?framework=abc").status_code == 404
 
 
-def test_no_framework_yet(users, login) -> None:  # noqa: ANN001
+def test_no_framework_yet(users, login) -> None:
     page = login(users["admin"]).get("/coverage").get_data(as_text=True)
     assert "还没有指标体系" in page
 
@@ -168,7 +168,7 @@ FINDING_GROUPS = {
 
 def test_coverage_page_shows_the_evidence_set(
     runtime, framework_id, evidence, users, login
-) -> None:  # noqa: ANN001
+) -> None:
     client = login(users["auditor"])
     response = client.get(f"/coverage?framework={framework_id}&as_of={AS_OF}")
     assert response.status_code == 200
@@ -213,7 +213,7 @@ def test_coverage_page_shows_the_evidence_set(
     assert "（未指定）" in departments and "217/229" in departments
 
 
-def test_filters(runtime, framework_id, evidence, users, login) -> None:  # noqa: ANN001
+def test_filters(runtime, framework_id, evidence, users, login) -> None:
     client = login(users["reviewer"])
     base = f"/coverage?framework={framework_id}&as_of={AS_OF}"
 
@@ -258,7 +258,7 @@ def test_filters(runtime, framework_id, evidence, users, login) -> None:  # noqa
     ]
 
 
-def test_findings_follow_the_data(runtime, framework_id, evidence, users, login) -> None:  # noqa: ANN001
+def test_findings_follow_the_data(runtime, framework_id, evidence, users, login) -> None:
     """The findings are kept between views, but never shown stale."""
     client = login(users["auditor"])
     url = f"/coverage?framework={framework_id}&as_of={AS_OF}"
@@ -283,7 +283,7 @@ def test_findings_follow_the_data(runtime, framework_id, evidence, users, login)
     assert _overdue_rows(page) == ["1.2.2", "1.2.3", "2.3.4", "4.3.1"]
 
 
-def test_bad_as_of_date_falls_back_to_today(framework_id, users, login) -> None:  # noqa: ANN001
+def test_bad_as_of_date_falls_back_to_today(framework_id, users, login) -> None:
     page = login(users["admin"]).get(f"/coverage?framework={framework_id}&as_of=2024-13-01")
     text = page.get_data(as_text=True)
     assert page.status_code == 200
@@ -304,7 +304,7 @@ def _sheets(data: bytes | io.BytesIO) -> dict[str, list[tuple]]:
         wb.close()
 
 
-def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, users, login) -> None:  # noqa: ANN001
+def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, users, login) -> None:
     from evidence_app.services.export import write_coverage_xlsx
 
     response = login(users["auditor"]).get(
@@ -335,7 +335,7 @@ def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, user
         assert entry.detail["format"] == "xlsx" and entry.object_id == framework_id
 
 
-def test_package_download(app, runtime, framework_id, evidence, users, login) -> None:  # noqa: ANN001
+def test_package_download(app, runtime, framework_id, evidence, users, login) -> None:
     from evidence_app.services.export import (
         CATALOG_NAME,
         MANIFEST_NAME,
@@ -366,7 +366,7 @@ def test_package_download(app, runtime, framework_id, evidence, users, login) ->
         assert entry.username == "reviewer" and entry.detail["files"] == len(plan.files)
 
 
-def test_package_with_a_damaged_blob(runtime, framework_id, users, login, tmp_path) -> None:  # noqa: ANN001
+def test_package_with_a_damaged_blob(runtime, framework_id, users, login, tmp_path) -> None:
     with runtime.session() as s:
         entry = s.scalars(select(CatalogEntry).where(CatalogEntry.code == "2.3.4-1")).one()
         doc = es.text_document(s, runtime, framework_id, "2.3.4-1 a.txt", "原件", entry=entry)
@@ -384,7 +384,7 @@ def test_package_with_a_damaged_blob(runtime, framework_id, users, login, tmp_pa
 # -- render time ------------------------------------------------------------------------------
 
 
-def _bulk_documents(runtime, framework_id: int, n: int) -> None:  # noqa: ANN001
+def _bulk_documents(runtime, framework_id: int, n: int) -> None:
     """n documents of 1,500 characters, like bench/coverage.py: most on entries."""
     import random
 
@@ -461,7 +461,7 @@ def _bulk_documents(runtime, framework_id: int, n: int) -> None:  # noqa: ANN001
 
 def test_coverage_page_renders_fast_with_2000_documents(
     runtime, framework_id, users, login, database_url
-) -> None:  # noqa: ANN001
+) -> None:
     _bulk_documents(runtime, framework_id, 2000)
     client = login(users["auditor"])
     url = f"/coverage?framework={framework_id}"
@@ -487,7 +487,7 @@ def test_coverage_page_renders_fast_with_2000_documents(
 # -- my tasks ---------------------------------------------------------------------------------
 
 
-def test_my_tasks_nearest_due_first(runtime, framework_id, users, make_user, login) -> None:  # noqa: ANN001
+def test_my_tasks_nearest_due_first(runtime, framework_id, users, make_user, login) -> None:
     from evidence_app.services.assignments import set_responsibility
 
     other = make_user("staff", "李四")
@@ -538,7 +538,7 @@ def test_my_tasks_nearest_due_first(runtime, framework_id, users, make_user, log
     assert "目前没有待补充的佐证材料" in nothing
 
 
-def test_a_filled_entry_leaves_the_task_list(runtime, framework_id, users, login) -> None:  # noqa: ANN001
+def test_a_filled_entry_leaves_the_task_list(runtime, framework_id, users, login) -> None:
     from evidence_app.services.assignments import set_responsibility
 
     with runtime.session() as s:
@@ -556,7 +556,7 @@ def test_a_filled_entry_leaves_the_task_list(runtime, framework_id, users, login
     assert "目前没有待补充的佐证材料" in client.get("/tasks").get_data(as_text=True)
 
 
-def test_framework_page_links_to_coverage(framework_id, users, login, runtime) -> None:  # noqa: ANN001
+def test_framework_page_links_to_coverage(framework_id, users, login, runtime) -> None:
     page = login(users["auditor"]).get(f"/frameworks/{framework_id}").get_data(as_text=True)
     assert f'href="/coverage?framework={framework_id}"' in page
     with runtime.session() as s:

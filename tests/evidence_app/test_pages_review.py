@@ -24,24 +24,19 @@ SCRIPT = "<script>alert('x')</script>"
 
 
 @pytest.fixture
-def world(app, runtime, make_framework, make_user, tmp_path: Path):  # noqa: ANN001, ANN201
+def world(app, runtime, make_framework, make_user, tmp_path: Path):
     """The fixture framework, one user per role, one indexed document on 2.3.4-1."""
-    from evidence_app.services.ingest import ingest_paths
-    from storage import User
+    from evidence_app.services.ingest import ingest_files
 
     report = make_framework()
     users = {role: make_user(role, display_name=f"{role}用户") for role in ROLES}
     path = tmp_path / "2.3.4-1 2020-2022级企业订单学明细表.txt"
     path.write_text("迅达电梯订单班学生名单\n共 42 人", encoding="utf-8")
+    result = ingest_files(
+        runtime, [path], framework_id=report["framework_id"], user_id=users["staff"].id
+    )
+    doc_id = result.documents[0]["id"]
     with runtime.session() as s:
-        result = ingest_paths(
-            s,
-            runtime,
-            [path],
-            framework_id=report["framework_id"],
-            user=s.get(User, users["staff"].id),
-        )
-        doc_id = result.documents[0]["id"]
         assert s.get(Document, doc_id).status == "indexed"
         leaf = s.scalar(
             select(Indicator.id).where(
@@ -55,7 +50,7 @@ def _flashes(page: str) -> list[str]:
     return re.findall(r'<div class="flash flash-\w+" role="alert">(.*?)</div>', page, re.S)
 
 
-def _approved_entries(client, framework_id: int) -> str:  # noqa: ANN001
+def _approved_entries(client, framework_id: int) -> str:
     page = client.get(f"/coverage?framework={framework_id}").get_data(as_text=True)
     return re.search(r'data-figure="entries_approved">(\d+)<', page).group(1)
 
@@ -68,7 +63,7 @@ def _review_badge(page: str) -> str:
 # -- roles ----------------------------------------------------------------------------------
 
 
-def test_every_review_route_is_in_the_matrix(app) -> None:  # noqa: ANN001
+def test_every_review_route_is_in_the_matrix(app) -> None:
     ours = {
         (method, re.sub(r"<int:(\w+)>", lambda m: "{" + m.group(1) + "}", rule.rule))
         for rule in app.url_map.iter_rules()
@@ -81,7 +76,7 @@ def test_every_review_route_is_in_the_matrix(app) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_roles(world, login, runtime, role: str) -> None:  # noqa: ANN001
+def test_roles(world, login, runtime, role: str) -> None:
     client = login(world["users"][role])
     for (method, template), allowed in ROUTES.items():
         url = template.format(**world)
@@ -109,7 +104,7 @@ def test_roles(world, login, runtime, role: str) -> None:  # noqa: ANN001
     assert "专家评分" in leaf_page
 
 
-def test_refusals_are_audited(world, login, runtime) -> None:  # noqa: ANN001
+def test_refusals_are_audited(world, login, runtime) -> None:
     client = login(world["users"]["staff"])
     assert (
         client.post(f"/review/documents/{world['doc']}", data={"status": "approved"}).status_code
@@ -124,7 +119,7 @@ def test_refusals_are_audited(world, login, runtime) -> None:  # noqa: ANN001
 # -- document review ------------------------------------------------------------------------
 
 
-def test_approve_then_new_version_goes_back_to_pending(world, login, runtime) -> None:  # noqa: ANN001
+def test_approve_then_new_version_goes_back_to_pending(world, login, runtime) -> None:
     reviewer = login(world["users"]["reviewer"])
     doc_url = f"/documents/{world['doc']}"
     assert _review_badge(reviewer.get(doc_url).get_data(as_text=True)) == "pending"
@@ -167,7 +162,7 @@ def test_approve_then_new_version_goes_back_to_pending(world, login, runtime) ->
         assert actions == ["document.review", "document.review_reset"]
 
 
-def test_needs_more_requires_a_comment(world, login, runtime) -> None:  # noqa: ANN001
+def test_needs_more_requires_a_comment(world, login, runtime) -> None:
     client = login(world["users"]["admin"])
     url = f"/review/documents/{world['doc']}"
     page = client.post(url, data={"status": "needs_more"}, follow_redirects=True)
@@ -184,7 +179,7 @@ def test_needs_more_requires_a_comment(world, login, runtime) -> None:  # noqa: 
         assert s.scalar(select(func.count()).select_from(DocumentReview)) == 1
 
 
-def test_comments_are_escaped(world, login) -> None:  # noqa: ANN001
+def test_comments_are_escaped(world, login) -> None:
     auditor = login(world["users"]["auditor"])
     for url, page_url in (
         (f"/review/documents/{world['doc']}/comments", f"/documents/{world['doc']}"),
@@ -225,7 +220,7 @@ def test_comments_are_escaped(world, login) -> None:  # noqa: ANN001
         ("", "请填写专家评分（0–1.5 分）；只写意见请用“意见”一栏。"),
     ],
 )
-def test_expert_score_validation(world, login, runtime, score: str, message: str) -> None:  # noqa: ANN001
+def test_expert_score_validation(world, login, runtime, score: str, message: str) -> None:
     client = login(world["users"]["reviewer"])
     response = client.post(
         f"/review/indicators/{world['leaf']}", data={"score": score, "comment": "意见"}
@@ -246,7 +241,7 @@ def test_expert_score_validation(world, login, runtime, score: str, message: str
         )
 
 
-def test_expert_score_is_shown_to_every_reader(world, login, runtime) -> None:  # noqa: ANN001
+def test_expert_score_is_shown_to_every_reader(world, login, runtime) -> None:
     reviewer = login(world["users"]["reviewer"])
     url = f"/review/indicators/{world['leaf']}"
     reviewer.post(url, data={"score": "1", "comment": "订单班人数偏少"}, follow_redirects=True)
@@ -274,7 +269,7 @@ def test_expert_score_is_shown_to_every_reader(world, login, runtime) -> None:  
         assert [d["expert_score"] for d in scores] == [1.0, 1.5]
 
 
-def test_inner_indicators_take_comments_not_scores(world, login, runtime) -> None:  # noqa: ANN001
+def test_inner_indicators_take_comments_not_scores(world, login, runtime) -> None:
     with runtime.session() as s:
         level2 = s.scalar(select(Indicator.id).where(Indicator.code == "2.3"))
     client = login(world["users"]["reviewer"])
@@ -299,7 +294,7 @@ def test_inner_indicators_take_comments_not_scores(world, login, runtime) -> Non
 # -- responsibility ---------------------------------------------------------------------------
 
 
-def test_admin_sets_responsibility(world, login, runtime, make_user) -> None:  # noqa: ANN001
+def test_admin_sets_responsibility(world, login, runtime, make_user) -> None:
     owner = make_user("staff", "wang", display_name="王老师")
     admin = login(world["users"]["admin"])
     url = f"/review/indicators/{world['leaf']}/responsibility"
@@ -369,7 +364,7 @@ def test_admin_sets_responsibility(world, login, runtime, make_user) -> None:  #
 
 def test_forms_carry_csrf_tokens(
     tmp_path: Path, database_url: str, framework_fixtures: Path
-) -> None:  # noqa: ANN001
+) -> None:
     from config import TestConfig
     from evidence_app import create_app, get_runtime
     from evidence_app.services.frameworks import import_framework_file

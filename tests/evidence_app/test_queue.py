@@ -11,7 +11,7 @@ from config import settings_for_tests
 REDIS_URL = settings_for_tests()["redis_url"]
 
 
-def _queue_runtime(tmp_path: Path, **overrides):  # noqa: ANN202
+def _queue_runtime(tmp_path: Path, **overrides):
     """A runtime whose jobs wait in a real queue (not run right away), emptied first."""
     from config import TestConfig
     from evidence_app import create_app, get_runtime
@@ -24,13 +24,13 @@ def _queue_runtime(tmp_path: Path, **overrides):  # noqa: ANN202
     return runtime
 
 
-def _queued_document(runtime, tmp_path: Path) -> int:  # noqa: ANN001
+def _queued_document(runtime, tmp_path: Path) -> int:
     from evidence_app.services.ingest import ingest_paths
 
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("迅达电梯订单班 名单", encoding="utf-8")
-    with runtime.session() as s:
-        report = ingest_paths(s, runtime, [path], framework_id=None, user=None, process=False)
+    with runtime.unit_of_work() as s:  # the commit puts the document on the queue
+        report = ingest_paths(s, runtime, [path], framework_id=None, user=None)
     return report.new_ids[0]
 
 
@@ -46,7 +46,6 @@ def test_web_request_only_enqueues_and_a_worker_processes(tmp_path: Path, queue:
     runtime = _queue_runtime(tmp_path, **overrides)
     huey = runtime.huey
     doc_id = _queued_document(runtime, tmp_path)
-    runtime.enqueue([doc_id])
     with runtime.session() as s:
         assert s.get(Document, doc_id).status == "pending"  # nothing processed in the request
     assert type(huey).__name__ == ("RedisHuey" if queue == "redis" else "SqliteHuey")
@@ -71,7 +70,6 @@ def test_a_document_queued_twice_is_processed_once(tmp_path: Path) -> None:
     runtime = _queue_runtime(tmp_path)
     huey = runtime.huey
     doc_id = _queued_document(runtime, tmp_path)
-    runtime.enqueue([doc_id])
     assert recover_stale(runtime) == [doc_id]  # still pending: queued again
     assert huey.pending_count() == 2
     huey.execute(huey.dequeue())

@@ -17,11 +17,11 @@ es = load_module(Path(__file__).with_name("_evidence_set.py"))
 
 
 @pytest.fixture
-def framework_id(make_framework) -> int:  # noqa: ANN001
+def framework_id(make_framework) -> int:
     return make_framework()["framework_id"]
 
 
-def _user(session, username: str, role: str, display_name: str = "") -> User:  # noqa: ANN001
+def _user(session, username: str, role: str, display_name: str = "") -> User:
     user = User(
         username=username, display_name=display_name or username, password_hash="x", role=role
     )
@@ -30,7 +30,7 @@ def _user(session, username: str, role: str, display_name: str = "") -> User:  #
     return user
 
 
-def _entry(session, framework_id: int, code: str) -> CatalogEntry:  # noqa: ANN001
+def _entry(session, framework_id: int, code: str) -> CatalogEntry:
     return session.scalars(
         select(CatalogEntry).where(
             CatalogEntry.framework_id == framework_id, CatalogEntry.code == code
@@ -38,7 +38,7 @@ def _entry(session, framework_id: int, code: str) -> CatalogEntry:  # noqa: ANN0
     ).first()
 
 
-def _indicator(session, framework_id: int, code: str, variant: int = 0) -> Indicator:  # noqa: ANN001
+def _indicator(session, framework_id: int, code: str, variant: int = 0) -> Indicator:
     return session.scalars(
         select(Indicator).where(
             Indicator.framework_id == framework_id,
@@ -48,7 +48,7 @@ def _indicator(session, framework_id: int, code: str, variant: int = 0) -> Indic
     ).one()
 
 
-def _actions(session) -> list[str]:  # noqa: ANN001
+def _actions(session) -> list[str]:
     """Audit actions after the framework import."""
     return list(
         session.scalars(
@@ -59,7 +59,7 @@ def _actions(session) -> list[str]:  # noqa: ANN001
     )
 
 
-def test_document_review_states_and_history(session, runtime, framework_id) -> None:  # noqa: ANN001
+def test_document_review_states_and_history(session, runtime, framework_id) -> None:
     expert = _user(session, "expert", "reviewer", "王专家")
     staff = _user(session, "staff1", "staff")
     doc = es.text_document(
@@ -110,7 +110,7 @@ def test_document_review_states_and_history(session, runtime, framework_id) -> N
     )
 
 
-def test_expert_scores_are_validated_and_the_newest_counts(session, framework_id) -> None:  # noqa: ANN001
+def test_expert_scores_are_validated_and_the_newest_counts(session, framework_id) -> None:
     expert = _user(session, "expert", "reviewer")
     other = _user(session, "expert2", "admin")
     auditor = _user(session, "audit", "auditor")
@@ -143,7 +143,7 @@ def test_expert_scores_are_validated_and_the_newest_counts(session, framework_id
     assert _actions(session).count("indicator.score") == 4
 
 
-def test_comments(session, runtime, framework_id) -> None:  # noqa: ANN001
+def test_comments(session, runtime, framework_id) -> None:
     auditor = _user(session, "audit", "auditor")
     ind = _indicator(session, framework_id, "1.1.1")
     doc = es.text_document(session, runtime, framework_id, "x.txt", es.random_text("c"))
@@ -158,7 +158,7 @@ def test_comments(session, runtime, framework_id) -> None:  # noqa: ANN001
     assert _actions(session) == ["comment.add", "comment.add"]
 
 
-def test_responsibility_and_my_tasks(session, runtime, framework_id) -> None:  # noqa: ANN001
+def test_responsibility_and_my_tasks(session, runtime, framework_id) -> None:
     admin = _user(session, "admin", "admin")
     li = _user(session, "lisi", "staff", "李四")
     zhang = _user(session, "zhang", "staff", "张三")
@@ -223,14 +223,14 @@ def test_responsibility_and_my_tasks(session, runtime, framework_id) -> None:  #
     }
 
 
-def test_review_reset_on_new_version_keeps_pending_quiet(session, runtime, framework_id) -> None:  # noqa: ANN001
+def test_review_reset_on_new_version_keeps_pending_quiet(session, runtime, framework_id) -> None:
     doc = es.text_document(session, runtime, framework_id, "x.txt", es.random_text("q"))
     review.on_new_version(session, doc, None)
     assert doc.review_status == "pending"
     assert session.query(DocumentReview).count() == 0  # nothing to reset
 
 
-def test_new_version_through_the_service(session, runtime, framework_id) -> None:  # noqa: ANN001
+def test_new_version_through_the_service(session, runtime, framework_id) -> None:
     from evidence_app.services.ingest import UploadRejected
     from evidence_app.services.versions import add_document_version
 
@@ -246,11 +246,9 @@ def test_new_version_through_the_service(session, runtime, framework_id) -> None
     )
     review.review_document(session, doc, expert, "approved")
     with pytest.raises(UploadRejected, match="相同"):
-        add_document_version(
-            session, runtime, doc, io.BytesIO("第一版".encode()), "v.txt", staff, process=False
-        )
+        add_document_version(session, runtime, doc, io.BytesIO("第一版".encode()), "v.txt", staff)
     with pytest.raises(UploadRejected, match="为空"):
-        add_document_version(session, runtime, doc, io.BytesIO(b""), "v.txt", staff, process=False)
+        add_document_version(session, runtime, doc, io.BytesIO(b""), "v.txt", staff)
     version = add_document_version(
         session,
         runtime,
@@ -258,17 +256,17 @@ def test_new_version_through_the_service(session, runtime, framework_id) -> None
         io.BytesIO("第二版".encode()),
         "2.3.4-1 明细表v2.txt",
         staff,
-        process=False,
     )
     assert version.number == 2
     assert doc.current is version
     assert (doc.status, doc.review_status) == ("pending", "pending")
     assert runtime.blobs.exists(version.blob_sha256)
     assert _actions(session)[-2:] == ["document.new_version", "document.review_reset"]
-    # with processing: the new text is extracted and indexed
+    # the commit hands it to processing: the new text is extracted and indexed
     third = add_document_version(
         session, runtime, doc, io.BytesIO("第三版：企业订单学生明细".encode()), "v3.txt", staff
     )
+    session.commit()
     session.refresh(doc)
     assert (third.number, doc.status, doc.page_count) == (3, "indexed", 1)
     assert "第三版" in doc.pages[0].text

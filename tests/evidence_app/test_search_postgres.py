@@ -24,7 +24,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str):  # noqa: ANN201
+def app(tmp_path: Path, database_url: str):
     from evidence_app import create_app, get_runtime
     from storage import upgrade_database
 
@@ -43,7 +43,7 @@ FILES = {
 }
 
 
-def _search(session, runtime, query: str, **kw) -> list[tuple[str, list[int]]]:  # noqa: ANN001
+def _search(session, runtime, query: str, **kw) -> list[tuple[str, list[int]]]:
     from evidence_app.services.search import search_documents
 
     result = search_documents(session, runtime, query, **kw)
@@ -51,12 +51,12 @@ def _search(session, runtime, query: str, **kw) -> list[tuple[str, list[int]]]: 
 
 
 def test_ingest_search_reindex_verify_on_postgres(
-    runtime,  # noqa: ANN001
-    make_framework,  # noqa: ANN001
-    invoke,  # noqa: ANN001
+    runtime,
+    make_framework,
+    invoke,
     tmp_path: Path,
 ) -> None:
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.services.ingest import ingest_files
     from indexer._postgres import PostgresBackend
 
     fw = make_framework()["framework_id"]
@@ -65,9 +65,7 @@ def test_ingest_search_reindex_verify_on_postgres(
         path = tmp_path / name
         path.write_text(body, encoding="utf-8")
         paths.append(path)
-    with runtime.session() as s:
-        report = ingest_paths(s, runtime, paths, framework_id=fw, user=None)
-        s.commit()
+    report = ingest_files(runtime, paths, framework_id=fw)
     assert report.accepted == 3
 
     index = runtime.index
@@ -112,7 +110,7 @@ def test_ingest_search_reindex_verify_on_postgres(
     assert invoke("verify", "--json").exit_code == 0
 
 
-def test_search_command_on_postgres(runtime, invoke, tmp_path: Path) -> None:  # noqa: ANN001
+def test_search_command_on_postgres(runtime, invoke, tmp_path: Path) -> None:
     """The CLI's search (no framework): a phrase across a line wrap, snippets escaped."""
     path = tmp_path / "通知.txt"
     path.write_text("关于深化产教\n融合的通知 <b>粗体</b>", encoding="utf-8")

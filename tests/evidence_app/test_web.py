@@ -54,22 +54,17 @@ def text_file(name: str, text: str) -> tuple[io.BytesIO, str]:
 @pytest.fixture
 def world(app, runtime, make_framework, make_user, tmp_path: Path):
     """A framework, one user per role, and one indexed document with a link."""
-    from evidence_app.services.ingest import ingest_paths
-    from storage import User
+    from evidence_app.services.ingest import ingest_files
 
     report = make_framework()
     users = {role: make_user(role) for role in ROLES}
     path = tmp_path / "2.3.4-1 2020-2022级企业订单学明细表.txt"
     path.write_text("迅达电梯订单班学生名单\n共 42 人", encoding="utf-8")
+    result = ingest_files(
+        runtime, [path], framework_id=report["framework_id"], user_id=users["staff"].id
+    )
+    doc_id = result.documents[0]["id"]
     with runtime.session() as s:
-        result = ingest_paths(
-            s,
-            runtime,
-            [path],
-            framework_id=report["framework_id"],
-            user=s.get(User, users["staff"].id),
-        )
-        doc_id = result.documents[0]["id"]
         link_id = s.get(Document, doc_id).links[0].id
     leaf = 5  # an indicator id that exists in the fixture tree
     return {
@@ -139,7 +134,7 @@ def test_role_matrix(world, login, runtime, role: str) -> None:
     assert delete.status_code == (302 if role in ("admin", "staff") else 403)
 
 
-def _count_denied(runtime) -> int:  # noqa: ANN001
+def _count_denied(runtime) -> int:
     with runtime.session() as s:
         return s.scalar(
             select(func.count()).select_from(AuditLog).where(AuditLog.action == "access.denied")
