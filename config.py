@@ -91,9 +91,9 @@ class TestConfig(Config):
             environ["DATABASE_URL"] = str(db)
         super().__init__(environ, **overrides)
         self.TESTING = True
-        self.WTF_CSRF_ENABLED = overrides.get("WTF_CSRF_ENABLED", False)
+        self.WTF_CSRF_ENABLED = bool(overrides.get("WTF_CSRF_ENABLED", False))
         # jobs run inline, in the test's own process
-        self.HUEY_IMMEDIATE = overrides.get("HUEY_IMMEDIATE", True)
+        self.HUEY_IMMEDIATE = bool(overrides.get("HUEY_IMMEDIATE", True))
         self.RATELIMIT_STORAGE_URI = "memory://"
 
 

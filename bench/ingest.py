@@ -135,7 +135,7 @@ def app_pipeline(files: list[Path], backend: str) -> tuple[float, int]:
     return elapsed, pages
 
 
-def _documents(session):  # noqa: ANN001, ANN202
+def _documents(session):
     from sqlalchemy import select
 
     from storage import Document

@@ -21,9 +21,9 @@ import sys
 if sys.path and sys.path[0].rstrip("/").endswith("bench"):
     del sys.path[0]
 
-import difflib  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import difflib
+import time
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

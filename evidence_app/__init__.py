@@ -7,9 +7,12 @@ from pathlib import Path
 from flask import Flask
 
 from config import Config
-from evidence_app.runtime import Runtime
+from evidence_app import security, web
+from evidence_app.logs import configure_logging
+from evidence_app.runtime import Runtime, get_runtime
 from evidence_app.services.frameworks import load_framework_terms
 from evidence_app.tasks import attach_jobs
+from evidence_app.views import errors, filters, register_blueprints
 
 __all__ = ["create_app", "get_runtime"]
 
@@ -44,42 +47,20 @@ def init_runtime(app: Flask, config: Config) -> None:
 
 
 def init_logging(app: Flask, config: Config) -> None:
-    from evidence_app.logs import configure_logging
-
     configure_logging(config.LOG_LEVEL)
 
 
 def init_web(app: Flask) -> None:
-    from evidence_app import web
-
     web.init_app(app)
 
 
 def init_security(app: Flask) -> None:
-    from evidence_app import security
-
     security.init_security(app)
 
 
-def register_blueprints(app: Flask) -> None:
-    from evidence_app.views import register_blueprints as register
-
-    register(app)
-
-
 def register_error_pages(app: Flask) -> None:
-    from evidence_app.views.errors import register
-
-    register(app)
+    errors.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:
-    from evidence_app.views.filters import register
-
-    register(app)
-
-
-def get_runtime(app: Flask | None = None) -> Runtime:
-    from flask import current_app
-
-    return (app or current_app).extensions["evidence"]
+    filters.register(app)

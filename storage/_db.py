@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -16,7 +17,7 @@ def create_db_engine(url: str, **kwargs: object) -> Engine:
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -25,12 +26,12 @@ def create_db_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "savepoint")
-        def _begin_before_savepoint(conn, _name):  # noqa: ANN001
+        def _begin_before_savepoint(conn: Connection, _name: str) -> None:
             # pysqlite emits BEGIN only before the first INSERT/UPDATE/DELETE; a SAVEPOINT
             # outside a transaction starts one that its RELEASE commits, so a savepoint
             # would commit the whole unit of work. Begin the real transaction first.
             dbapi = conn.connection.dbapi_connection
-            if not dbapi.in_transaction:
+            if dbapi is not None and not dbapi.in_transaction:
                 conn.exec_driver_sql("BEGIN")
 
         return engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -184,7 +185,7 @@ class Indicator(Base):
     # and, for rules that need more, the other inputs by key (see evidence_app.kpi)
     measured_value: Mapped[float | None] = mapped_column(Float)
     reference_value: Mapped[float | None] = mapped_column(Float)
-    measured_inputs: Mapped[dict | None] = mapped_column(JSON)
+    measured_inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     framework: Mapped[Framework] = relationship(back_populates="indicators")
     parent: Mapped[Indicator | None] = relationship(
@@ -385,7 +386,7 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(60))
     object_type: Mapped[str] = mapped_column(String(40), default="")
     object_id: Mapped[int | None] = mapped_column(Integer)
-    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class UserAssignment(Base):

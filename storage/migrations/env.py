@@ -9,14 +9,14 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_name(name, type_, parent_names):  # noqa: ANN001, ANN201
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Leave the search backend's own tables (search_*) out of autogenerate."""
-    return not (type_ == "table" and name and name.startswith("search_"))
+    return not (type_ == "table" and name is not None and name.startswith("search_"))
 
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or create_engine(
-        config.get_main_option("sqlalchemy.url")
+        config.get_main_option("sqlalchemy.url") or "sqlite://"
     )
     with engine.connect() as connection:
         context.configure(
