@@ -59,7 +59,7 @@ def scoped_indicator_ids(session: Session, user: User) -> set[int] | None:
 
 def can_manage_document(session: Session, user: User | None, document: Document) -> bool:
     """Staff with a limited scope manage only documents in their indicators (or their own)."""
-    if not can(user, "manage_documents"):
+    if user is None or not can(user, "manage_documents"):
         return False
     scope = scoped_indicator_ids(session, user)
     if scope is None:
@@ -72,7 +72,7 @@ def can_manage_document(session: Session, user: User | None, document: Document)
 def can_read_document(session: Session, user: User | None, document: Document) -> bool:
     if document.deleted and (user is None or user.role != "admin"):
         return False
-    if not can(user, "read"):
+    if user is None or not can(user, "read"):
         return False
     if user.role == "staff" and user.limited_scope:
         return can_manage_document(session, user, document)

@@ -86,6 +86,13 @@ def acting_user() -> User | None:
     return None
 
 
+def signed_in_user() -> User:
+    """The acting user inside a route guarded by :func:`require`, which refuses anonymous calls."""
+    user = acting_user()
+    assert user is not None, "only for routes guarded by require()"
+    return user
+
+
 def forbid(permission: str) -> None:
     """Record the refusal in the audit trail and answer 403 (never data)."""
     user = acting_user()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import Any
 
 SAMPLE_FRAMEWORK = Path(__file__).resolve().parent / "sample_framework.xlsx"
 
 # (code, file name, paragraphs) — short texts written for the demo
-EVIDENCE = [
+EVIDENCE: list[tuple[str, str, list[Any]]] = [
     (
         "1.1.1-1",
         "2022年专业设置与区域重点产业匹配度报告.docx",
@@ -85,7 +86,7 @@ def _folder_for(code: str) -> str:
     return "/".join(".".join(parts[: i + 1]) for i in range(len(parts)))
 
 
-def _render(name: str, content: list) -> bytes:
+def _render(name: str, content: list[Any]) -> bytes:
     suffix = name.rsplit(".", 1)[-1]
     if suffix == "docx":
         import docx
@@ -100,8 +101,10 @@ def _render(name: str, content: list) -> bytes:
         import openpyxl
 
         wb = openpyxl.Workbook()
+        sheet = wb.active
+        assert sheet is not None  # a new workbook has one worksheet
         for row in content:
-            wb.active.append(row)
+            sheet.append(row)
         out = io.BytesIO()
         wb.save(out)
         return out.getvalue()

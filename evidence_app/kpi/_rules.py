@@ -233,9 +233,11 @@ class BandsRule(Rule):
                 missing.append(self.reference_label)
             if missing:
                 return Score(None, missing=missing)
+            assert value is not None and reference is not None
             return Score(self.points_for(value / reference))
         if missing:
             return Score(None, missing=missing)
+        assert value is not None
         return Score(self.points_for(value))
 
     def _bound(self, x: float) -> str:
@@ -323,6 +325,7 @@ class LinearRule(Rule):
             missing.append(self.reference_label)
         if missing:
             return Score(None, missing=missing)
+        assert value is not None and base is not None
         bonus = 0.0
         upper = None
         if self.bonus_per is not None:
@@ -559,7 +562,7 @@ def parse_rule(text: str, max_points: float | None = None) -> Rule:
 
 
 def _tokens(segment: str) -> list[tuple[str, Any, int, int, bool]]:
-    out = []
+    out: list[tuple[str, Any, int, int, bool]] = []
     for m in _TOKEN_RE.finditer(segment):
         if m.group("ref"):
             mult = float(m.group("mult")) if m.group("mult") else 1.0

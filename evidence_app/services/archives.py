@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 UTF8_FLAG = 0x800
 
@@ -132,7 +132,8 @@ def iter_member_streams(
     """Open each member in turn; sizes beyond the declared ones fail inside zipfile (bad CRC)."""
     for member in members:
         with archive.open(member.info) as stream:
-            yield member, stream
+            # ZipFile.open is typed as IO[bytes]; the ZipExtFile it returns is a binary stream
+            yield member, cast(BinaryIO, stream)
 
 
 def _relative(name: str) -> str:

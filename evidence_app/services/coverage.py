@@ -492,7 +492,7 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
     entry_links = session.execute(
         select(
             DocumentLink.document_id,
-            DocumentLink.entry_id,
+            CatalogEntry.id,
             CatalogEntry.indicator_id,
             Document.status,
             Document.review_status,
@@ -503,20 +503,20 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
         .order_by(DocumentLink.document_id)
     )
     for doc_id, entry_id, indicator_id, status, review in entry_links:
-        e = entry_by_id.get(entry_id)
-        if e is None:  # pragma: no cover
+        entry = entry_by_id.get(entry_id)
+        if entry is None:  # pragma: no cover
             continue
         document_links[doc_id].append((entry_id, indicator_id))
         document_status[doc_id] = (status, review)
         kind = document_class(status)
-        getattr(e, kind).append(doc_id)
+        getattr(entry, kind).append(doc_id)
         if kind == "usable" and review == REVIEW_APPROVED:
-            e.approved = True
+            entry.approved = True
 
     direct_links = session.execute(
         select(
             DocumentLink.document_id,
-            DocumentLink.indicator_id,
+            Indicator.id,
             Document.status,
             Document.review_status,
         )
@@ -530,15 +530,15 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
         .order_by(DocumentLink.document_id)
     )
     for doc_id, indicator_id, status, review in direct_links:
-        n = by_id.get(indicator_id)
-        if n is None:  # pragma: no cover
+        node = by_id.get(indicator_id)
+        if node is None:  # pragma: no cover
             continue
         document_links[doc_id].append((None, indicator_id))
         document_status[doc_id] = (status, review)
         kind = document_class(status)
-        getattr(n, f"direct_{kind}").append(doc_id)
+        getattr(node, f"direct_{kind}").append(doc_id)
         if kind == "usable" and review == REVIEW_APPROVED:
-            n.direct_approved = True
+            node.direct_approved = True
 
     for n in nodes:
         for e in n.entries:

@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Row, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from evidence_app.services.coverage import (
     ENTRY_UNUSABLE,
@@ -302,6 +303,7 @@ def _framework_documents(
             newest.c.number == DocumentVersion.number,
         ),
     )
+    rows: Iterable[Row[int, str]]
     if not others:
         rows = session.execute(
             current.join(Document, Document.id == DocumentVersion.document_id).where(
@@ -552,16 +554,30 @@ def _signatures(session: Session, doc_ids: list[int]) -> dict[int, Any]:
 def _store_signatures(session: Session, rows: dict[int, tuple[int, bytes]]) -> None:
     """Upsert signatures in a transaction of their own (the audit itself only reads); two
     audits computing the same signature at once both succeed."""
-    engine = session.get_bind()
+    engine = session.get_bind().engine
+    stmt: Insert
     if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        pg_insert = postgresql_insert(TextSignature)
+        stmt = pg_insert.on_conflict_do_update(
+            index_elements=[TextSignature.document_id],
+            set_={
+                "pages_key": pg_insert.excluded.pages_key,
+                "signature": pg_insert.excluded.signature,
+            },
+        )
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(TextSignature)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TextSignature.document_id],
-        set_={"pages_key": stmt.excluded.pages_key, "signature": stmt.excluded.signature},
-    )
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        lite_insert = sqlite_insert(TextSignature)
+        stmt = lite_insert.on_conflict_do_update(
+            index_elements=[TextSignature.document_id],
+            set_={
+                "pages_key": lite_insert.excluded.pages_key,
+                "signature": lite_insert.excluded.signature,
+            },
+        )
     values = [
         {"document_id": i, "pages_key": key, "signature": sig} for i, (key, sig) in rows.items()
     ]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from evidence_app.frameworks import (
@@ -88,9 +88,9 @@ def import_parsed(
     framework.source_name = source_name
     framework.source_sha256 = source_sha256
     relinked = _sync_tree(session, framework, parsed)
-    session.execute(
-        ImportAnomaly.__table__.delete().where(ImportAnomaly.framework_id == framework.id)
-    )
+    anomalies = ImportAnomaly.__table__
+    assert isinstance(anomalies, Table)
+    session.execute(anomalies.delete().where(ImportAnomaly.framework_id == framework.id))
     for a in parsed.anomalies:
         session.add(
             ImportAnomaly(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from evidence_app.services.coverage import IndicatorCoverage, compute_coverage
+from evidence_app.services.coverage import IndicatorCoverage, Totals, compute_coverage
 from storage import CatalogEntry, Document, DocumentLink, Framework, Indicator
 
 
@@ -19,20 +19,26 @@ class Node:
     indicator: IndicatorCoverage
     children: list[Node] = field(default_factory=list)
 
+    def _totals(self) -> Totals:
+        """An inner indicator's figures over the leaves below (set for every inner node)."""
+        totals = self.indicator.totals
+        assert totals is not None
+        return totals
+
     @property
     def entries(self) -> int:
         cov = self.indicator
-        return len(cov.entries) if cov.leaf else cov.totals.entries
+        return len(cov.entries) if cov.leaf else self._totals().entries
 
     @property
     def filled(self) -> int:
         cov = self.indicator
-        return cov.entries_filled if cov.leaf else cov.totals.entries_filled
+        return cov.entries_filled if cov.leaf else self._totals().entries_filled
 
     @property
     def documents(self) -> int:
         cov = self.indicator
-        return len(cov.usable_ids) if cov.leaf else cov.totals.documents_usable
+        return len(cov.usable_ids) if cov.leaf else self._totals().documents_usable
 
     @property
     def state(self) -> str:
@@ -40,7 +46,7 @@ class Node:
         cov = self.indicator
         if cov.leaf:
             return cov.state
-        t = cov.totals
+        t = self._totals()
         applicable = t.indicators - t.indicators_not_applicable
         if not applicable:
             return "not_applicable"

@@ -57,13 +57,11 @@ def search_documents(
         document = documents.get(h.doc_id)
         if document is None:  # deleted since it was indexed
             continue
-        indicators = sorted(
-            {
-                link.entry.indicator.code if link.entry is not None else link.indicator.code
-                for link in document.links
-                if link.entry is not None or link.indicator is not None
-            }
+        linked = (
+            link.entry.indicator if link.entry is not None else link.indicator
+            for link in document.links
         )
+        indicators = sorted({indicator.code for indicator in linked if indicator is not None})
         hits.append(
             {
                 "document_id": document.id,

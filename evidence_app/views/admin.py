@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from evidence_app.permissions import ROLE_LABELS
-from evidence_app.security import acting_user, require
+from evidence_app.security import acting_user, require, signed_in_user
 from evidence_app.services import audit
 from evidence_app.services import users as user_service
 from evidence_app.views._helpers import get_or_404, int_arg
@@ -54,7 +54,7 @@ def user_detail(user_id: int):
     user = get_or_404(User, user_id)
     if request.method == "POST":
         action = request.form.get("action", "")
-        actor = acting_user()
+        actor = signed_in_user()
         if action == "update":
             role = request.form.get("role", user.role)
             if role in ROLES:
@@ -95,9 +95,9 @@ def user_detail(user_id: int):
                 for c in request.form.get("codes", "").replace("，", ",").split(",")
                 if c.strip()
             ]
-            session.execute(
-                UserAssignment.__table__.delete().where(UserAssignment.user_id == user.id)
-            )
+            assignments = UserAssignment.__table__
+            assert isinstance(assignments, Table)
+            session.execute(assignments.delete().where(UserAssignment.user_id == user.id))
             missing = []
             for code in codes:
                 found = session.scalars(select(Indicator).where(Indicator.code == code)).all()

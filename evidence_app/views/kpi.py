@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, request, url_for
 
 from evidence_app.permissions import scoped_indicator_ids
-from evidence_app.security import acting_user, forbid, require, wants_json
+from evidence_app.security import forbid, require, signed_in_user, wants_json
 from evidence_app.services import kpi as kpi_service
 from evidence_app.services import scoring
 from evidence_app.views._helpers import get_or_404
@@ -23,7 +23,7 @@ def measure(indicator_id: int):
     """Store the measured values (实际值, reference) of an indicator's scoring rule."""
     session = db_session()
     node = get_or_404(Indicator, indicator_id)
-    user = acting_user()
+    user = signed_in_user()
     scope = scoped_indicator_ids(session, user)
     if scope is not None and node.id not in scope:
         forbid("upload")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from evidence_app.frameworks import FrameworkImportError
 from evidence_app.permissions import can, scoped_indicator_ids
-from evidence_app.security import acting_user, require
+from evidence_app.security import acting_user, require, signed_in_user
 from evidence_app.services import frameworks as framework_service
 from evidence_app.services.overview import framework_overview, indicator_documents
 from evidence_app.views._helpers import get_or_404
@@ -57,11 +57,11 @@ def indicator(indicator_id: int):
     ).first()
     if node is None:
         return render_template("errors/error.html", code=404, message="指标不存在。"), 404
-    user = acting_user()
+    user = signed_in_user()
     scope = scoped_indicator_ids(session, user)
     may_upload = can(user, "upload") and (scope is None or node.id in scope)
     by_entry, direct = indicator_documents(session, node)
-    ancestors = []
+    ancestors: list[Indicator] = []
     parent = node.parent
     while parent is not None:
         ancestors.insert(0, parent)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import IO
 
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 
-from evidence_app import get_runtime
 from evidence_app.permissions import scoped_indicator_ids
-from evidence_app.security import acting_user, forbid, require
+from evidence_app.runtime import get_runtime
+from evidence_app.security import acting_user, forbid, require, signed_in_user
 from evidence_app.services.ingest import Upload, default_framework_id, ingest_uploads
 from evidence_app.views._helpers import int_arg
 from evidence_app.web import db_session
@@ -19,7 +23,7 @@ bp = Blueprint("upload", __name__)
 
 
 @contextmanager
-def _stream_of(storage):
+def _stream_of(storage: FileStorage) -> Iterator[IO[bytes]]:
     yield storage.stream
 
 
@@ -31,13 +35,13 @@ def uploads_from_request(field: str = "files") -> list[Upload]:
             continue
         # browsers send a folder's relative path as the file name (webkitdirectory)
         rel = request.form.get(f"path:{storage.filename}", "") or storage.filename
-        uploads.append(Upload(storage.filename, rel, lambda s=storage: _stream_of(s)))
+        uploads.append(Upload(storage.filename, rel, partial(_stream_of, storage)))
     return uploads
 
 
 def upload_target(session) -> tuple[int | None, int | None, int | None]:
     """(framework_id, entry_id, indicator_id) from the form, checked against the user's scope."""
-    user = acting_user()
+    user = signed_in_user()
     scope = scoped_indicator_ids(session, user)
     entry_id = int_arg("entry_id", minimum=1)
     indicator_id = int_arg("indicator_id", minimum=1)
