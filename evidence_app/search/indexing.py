@@ -18,14 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from evidence_app.uow import Changes, commit
 from indexer import IndexDoc, IndexerError, Page, SearchBackend
 from storage import (
     Blob,
-    BlobStore,
+    BlobStoreBase,
     CatalogEntry,
     Document,
     DocumentLink,
@@ -183,7 +183,7 @@ class IndexFollower:
         self,
         sessions: sessionmaker[Session],
         index: Callable[[], SearchBackend],
-        blobs: BlobStore,
+        blobs: BlobStoreBase,
         dispatch: Callable[[list[int]], None],
         on_index_error: Callable[[Exception], None],
     ) -> None:
@@ -295,4 +295,4 @@ def lock_blob(session: Session, sha: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "blob:" + sha})
     else:  # SQLite: a write statement waits for the writer that holds the database lock
-        session.execute(Blob.__table__.update().where(Blob.sha256 == sha).values(size=Blob.size))
+        session.execute(update(Blob).where(Blob.sha256 == sha).values(size=Blob.size))
