@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from flask import Flask, current_app
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,14 +30,21 @@ from evidence_app.search.indexing import (
 )
 from indexer import IndexLayoutError, SearchBackend, open_index
 from storage import (
-    BlobStore,
+    BlobStoreBase,
     create_db_engine,
     current_revision,
     head_revision,
     make_session_factory,
+    open_blob_store,
 )
 
 log = logging.getLogger(__name__)
+
+
+def get_runtime(app: Flask | None = None) -> Runtime:
+    """The runtime of ``app`` (the current app by default)."""
+    runtime: Runtime = (app or current_app).extensions["evidence"]
+    return runtime
 
 
 class NotInitializedError(RuntimeError):
@@ -46,7 +54,8 @@ class NotInitializedError(RuntimeError):
 class Jobs(Protocol):
     """The job queue as the runtime uses it (``evidence_app.tasks.Jobs``)."""
 
-    huey: Any
+    @property
+    def huey(self) -> Any: ...
 
     def process(self, document_ids: list[int]) -> None: ...
 
@@ -62,7 +71,15 @@ class Runtime:
             Path(config.DATABASE_URL[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_db_engine(config.DATABASE_URL)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.blobs = BlobStore(config.BLOB_DIR)
+        self.blobs: BlobStoreBase = open_blob_store(
+            config.BLOB_STORE,
+            endpoint_url=config.S3_ENDPOINT_URL,
+            region=config.AWS_DEFAULT_REGION,
+            access_key=config.AWS_ACCESS_KEY_ID,
+            secret_key=config.AWS_SECRET_ACCESS_KEY,
+            presign_downloads=config.S3_PRESIGNED_DOWNLOADS,
+            tmp_dir=config.EVIDENCE_HOME / "tmp",  # created on first use
+        )
         self.jobs: Jobs | None = None  # attached by the app factory (evidence_app.tasks)
         #: process new documents in this process right after the commit (CLI ingest)
         self.process_inline = False
