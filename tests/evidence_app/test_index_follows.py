@@ -14,7 +14,7 @@ from tests.conftest import load_module
 fi = load_module(Path(__file__).with_name("test_framework_import.py"))
 
 
-def _search(invoke, query: str, *options: str) -> list[int]:  # noqa: ANN001
+def _search(invoke, query: str, *options: str) -> list[int]:
     result = invoke("search", query, *options, "--json")
     assert result.exit_code == 0, result.output
     return [h["document_id"] for h in json.loads(result.output)["hits"]]
@@ -22,7 +22,7 @@ def _search(invoke, query: str, *options: str) -> list[int]:  # noqa: ANN001
 
 def test_reimport_moving_an_entry_reindexes_its_documents_without_reindex(
     runtime, make_framework, invoke, shared_dir: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """v2 of the table lists entry 2.3.4-3 under 2.3.5: the file follows the entry, and a
     search filtered by indicator finds it under 2.3.5 and no longer under 2.3.4."""
     from evidence_app.services.ingest import ingest_files
@@ -59,7 +59,7 @@ def test_reimport_moving_an_entry_reindexes_its_documents_without_reindex(
 
 def test_unlink_relink_and_delete_are_followed_by_the_index(
     runtime, make_framework, invoke, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     """Operations only flush; the commit at the boundary updates the index."""
     from evidence_app.services import documents
     from evidence_app.services.ingest import ingest_files
@@ -100,7 +100,7 @@ def test_a_rolled_back_upload_leaves_no_blob(runtime, tmp_path: Path) -> None:
     assert runtime.index.doc_ids() == set()
 
 
-def _queued_app(home: Path):  # noqa: ANN202
+def _queued_app(home: Path):
     """An app whose jobs wait for a worker (as in production), on the instance in ``home``."""
     from config import TestConfig
     from evidence_app import create_app, get_runtime
@@ -112,7 +112,7 @@ def _queued_app(home: Path):  # noqa: ANN202
     return app, runtime
 
 
-def _worker_step(runtime) -> None:  # noqa: ANN001
+def _worker_step(runtime) -> None:
     """What `evidence worker` does with every waiting job."""
     huey = runtime.huey
     while (task := huey.dequeue()) is not None:
