@@ -9,27 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from evidence_app.frameworks._errors import FrameworkImportError
+from evidence_app.frameworks._header import COLUMNS, find_header, norm_header
 from evidence_app.frameworks._read import RawTable, clean_cell
 
 # Column name -> the names (and common variants) it goes by in real tables.
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "number": ("序号",),
-    "level1": ("一级指标",),
-    "level2": ("二级指标",),
-    "level3": ("三级指标", "观测点", "评价要素"),
-    "description": ("说明", "指标说明", "内涵", "指标内涵", "评价内容"),
-    "scoring_rule": ("计分方法", "计分办法", "评分标准", "评分方法", "计分标准"),
-    "self_score": ("自评得分", "自评分", "自评分数"),
-    "catalog": ("佐证材料目录", "佐证材料", "支撑材料", "佐证材料清单", "佐证材料名称"),
-    "department": ("责任部门", "牵头部门", "责任单位"),
-    "owner": ("责任人",),
-    "due_date": ("截止日期", "完成时限", "截止时间"),
-    "remarks": ("备注",),
-}
-REQUIRED = ("level3",)
-HEADER_MIN_MATCHES = 4
 
 # An evidence-entry code: 2.3.4-1, 2.3.6-7-2; or the dot-for-dash mistake 2.3.4.4.
 # The first part has one or two digits and nothing numeric before it, so 2022.1.5 or
@@ -102,25 +88,6 @@ class ParsedFramework:
         return [n for n in self.walk() if n.level == 3]
 
 
-def _norm_header(text: str) -> str:
-    return re.sub(r"\s+", "", text or "")
-
-
-def find_header(rows: list[list[str]]) -> tuple[int, dict[str, int]] | None:
-    """The header row (index) and column positions, found by names wherever they are."""
-    for i, row in enumerate(rows[:50]):
-        columns: dict[str, int] = {}
-        for j, cell in enumerate(row):
-            name = _norm_header(cell)
-            for key, names in COLUMNS.items():
-                if key not in columns and name in names:
-                    columns[key] = j
-                    break
-        if len(columns) >= HEADER_MIN_MATCHES and all(k in columns for k in REQUIRED):
-            return i, columns
-    return None
-
-
 def split_label(text: str) -> tuple[str, str, float | None, str]:
     """'1.1.1 专业设置…（单位：% ，2分）' -> ('1.1.1', '专业设置…', 2.0, '%')."""
     text = re.sub(r"\s+", " ", text).strip()
@@ -154,6 +121,11 @@ def split_catalog(text: str) -> tuple[list[tuple[str, str]], str]:
         title = re.sub(r"\s+", " ", text[m.end() : end]).strip(" \t\n;；,，、")
         entries.append((m.group(1), title))
     return entries, lead
+
+
+def code_key(code: str) -> tuple[Any, ...]:
+    """Natural order of codes: 2.3.4-2 before 2.3.4-10, 2.3.4 before 2.3.4-1."""
+    return tuple(int(p) for p in re.findall(r"\d+", code)) + (code,)
 
 
 def entry_indicator_code(code: str) -> str:
@@ -206,7 +178,7 @@ def parse_table(table: RawTable) -> ParsedFramework:
         values = {key: cell(row, key) for key in cols}
         if not any(values.values()):
             continue
-        if _norm_header(values.get("level3", "")) in COLUMNS["level3"]:
+        if norm_header(values.get("level3", "")) in COLUMNS["level3"]:
             continue  # a header repeated on each page
         if not values.get("level3") and not values.get("number") and records:
             prev = records[-1]

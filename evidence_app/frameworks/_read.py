@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evidence_app.frameworks._errors import FrameworkImportError
+from evidence_app.frameworks._header import find_header
 
 MAX_TABLE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -123,8 +124,6 @@ def _docx_cell_text(cell) -> str:
 
 
 def _has_header(rows: list[list[str]]) -> bool:
-    from evidence_app.frameworks._parse import find_header
-
     return find_header(rows) is not None
 
 

@@ -39,7 +39,6 @@ tokenizer and survive OCR noise in single characters. Texts under 30 characters 
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +50,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
+from evidence_app.frameworks import code_key
 from evidence_app.services.coverage import (
     ENTRY_UNUSABLE,
     STATE_NONE,
@@ -131,11 +131,6 @@ class Finding:
             "link": self.link,
             **self.extra,
         }
-
-
-def code_key(code: str) -> tuple[Any, ...]:
-    """Natural order of codes: 2.3.4-2 before 2.3.4-10, 2.3.4 before 2.3.4-1."""
-    return tuple(int(p) for p in re.findall(r"\d+", code)) + (code,)
 
 
 def compute_findings(

@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from evidence_app.frameworks import (
     FrameworkImportError,
     ParsedFramework,
+    code_key,
     entry_indicator_code,
     parse_framework_file,
 )
 from evidence_app.services import audit
+from indexer import add_user_words, segment
 from storage import CatalogEntry, DocumentLink, Framework, ImportAnomaly, Indicator, User
 
 YEAR_RE = re.compile(r"(20\d{2})")
@@ -102,8 +104,6 @@ def import_parsed(
             )
         )
     session.flush()
-    from indexer import add_user_words
-
     titles = [n.name for n in parsed.walk()] + [e.title for n in parsed.leaves for e in n.entries]
     add_user_words(sorted(framework_terms(titles)))
     report = framework_report(session, framework, parsed)
@@ -131,8 +131,6 @@ def _year_is(year: int | None):
 def _refuse_kpi_codes(session: Session, framework: Framework, parsed: ParsedFramework) -> None:
     """A new version of the table may not bring an indicator whose code is already one of the
     framework's KPIs (imported from a KPI table): FrameworkImportError, nothing written."""
-    from evidence_app.services.findings import code_key
-
     kpi_codes = set(
         session.scalars(
             select(Indicator.code).where(
@@ -277,8 +275,6 @@ def framework_terms(titles: Iterable[str]) -> set[str]:
     of Han text between connectors are taken; a unit right after a number (2022年…) and
     framing words (…关于) are left out, or the term would swallow them from running text.
     """
-    from indexer import segment
-
     terms: set[str] = set()
     for title in titles:
         title = title or ""
@@ -301,8 +297,6 @@ def framework_terms(titles: Iterable[str]) -> set[str]:
 
 def load_framework_terms(session: Session) -> int:
     """Add every framework's indicator and entry title terms to this process's dictionary."""
-    from indexer import add_user_words
-
     titles = list(session.scalars(select(Indicator.name)))
     titles += list(session.scalars(select(CatalogEntry.title)))
     return add_user_words(sorted(framework_terms(titles)))

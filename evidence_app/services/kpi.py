@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evidence_app.frameworks import code_key
 from evidence_app.kpi import (
     CATEGORY_ORDER,
     CompletionCheck,
@@ -67,10 +68,6 @@ OUTCOME_LABELS = {
     "not_reported": "未报告完成度",
     **{k: v for k, v in KPI_KIND_LABELS.items() if k != "score_rule_mismatch"},
 }
-
-
-def code_key(code: str) -> tuple[Any, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in code.split(".")) + (code,)
 
 
 def group_code(category: str) -> str:
