@@ -27,18 +27,19 @@ from indexer._pdf import extract_pdf_tables
 
 # -- search exports --
 # isort: split
-from indexer._backend import SearchBackend, open_index, register_backend
+from indexer._backend import SearchBackend
+from indexer._open import open_index, register_backend
 from indexer._query import ParsedQuery, QueryTerm, parse_query
 from indexer._tokenize import (
     Token,
     add_user_words,
-    analyzer,
     dictionary_fingerprint,
     is_code,
     normalize_text,
     segment,
     tokenize,
 )
+from indexer._whoosh import analyzer
 
 __all__ = [
     "EncryptedError",

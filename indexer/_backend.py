@@ -1,4 +1,6 @@
-"""The search backend interface, the index layout shared by the backends, and ``open_index``.
+"""The search backend interface and the index layout shared by the backends.
+
+``open_index`` (which picks a backend) is in ``indexer._open``.
 
 Layout (every backend): ONE record per document, page-aware.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,7 +42,6 @@ from indexer._tokenize import RawToken, normalize_text, raw_tokens
 from indexer._types import (
     Hit,
     IndexDoc,
-    IndexerError,
     IndexLockedError,
     SearchQuery,
     SearchResult,
@@ -240,50 +242,10 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000.0
 
 
-_BACKENDS: dict[str, Callable[..., SearchBackend]] = {}
-
-
-def register_backend(kind: str, factory: Callable[..., SearchBackend]) -> None:
-    """Make ``open_index(kind, ...)`` call ``factory(**opts)`` (for backends added later)."""
-    _BACKENDS[kind] = factory
-
-
-def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> SearchBackend:
-    """Open (creating if needed) the index of ``kind`` ("whoosh" | "tantivy") at ``path``,
-    or of a registered kind ("postgres": ``engine=...``, or a database URL as ``path``).
-
-    An index with another layout (built by an older version) raises IndexLayoutError;
-    ``recreate=True`` throws it away and starts an empty one (then reindex).
-    """
-    if kind == "whoosh":
-        from indexer._whoosh import WhooshBackend
-
-        return WhooshBackend(_need_path(kind, path), **opts)
-    if kind == "tantivy":
-        from indexer._tantivy import TantivyBackend
-
-        return TantivyBackend(_need_path(kind, path), **opts)
-    if kind == "postgres" and kind not in _BACKENDS:
-        import indexer._postgres  # noqa: F401 - registers itself; SQLAlchemy only when asked
-    if kind in _BACKENDS:
-        if path is not None:
-            opts["path"] = path
-        return _BACKENDS[kind](**opts)
-    raise IndexerError(f"unknown search backend {kind!r} (whoosh, tantivy, postgres)")
-
-
 def empty_directory(path: Path) -> None:
     """Remove everything inside ``path`` (an index directory being recreated)."""
-    import shutil
-
     for child in path.iterdir():
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)
         else:
             child.unlink()
-
-
-def _need_path(kind: str, path: str | Path | None) -> Path:
-    if path is None:
-        raise IndexerError(f"the {kind} backend needs an index directory (path=...)")
-    return Path(path)

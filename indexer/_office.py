@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from indexer._ocr import ocr_image
 from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
 
@@ -188,8 +189,6 @@ _MIN_PICTURE_SIDE = 64  # smaller pictures are icons and bullets
 def _pictures_text(document: DocxDocument, limit: int) -> list[str]:
     """OCR text of the body's pictures in order (at most ``limit`` pictures)."""
     from PIL import Image, UnidentifiedImageError
-
-    from indexer._ocr import ocr_image
 
     texts: list[str] = []
     seen: set[str] = set()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from indexer._ocr import ocr_image
 from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page
 
@@ -120,8 +121,6 @@ def extract_pdf_pages(
             if image is None:
                 yield Page(number, clean_text(text))
                 continue
-            from indexer._ocr import ocr_image
-
             ocr_done += 1
             if ocr_done == max_ocr_pages:
                 log.info(

@@ -61,7 +61,6 @@ from indexer._backend import (
     SearchBackend,
     bm25_idf,
     prepare_batches,
-    register_backend,
 )
 from indexer._query import STOP_WORDS, Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
@@ -702,6 +701,3 @@ def _engine_for(url: str | None) -> Engine:
 
 def _sqlstate(e: DBAPIError) -> str | None:
     return getattr(e.orig, "sqlstate", None)
-
-
-register_backend("postgres", PostgresBackend)

@@ -31,12 +31,9 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import rjieba
-
-if TYPE_CHECKING:
-    from whoosh.analysis import Tokenizer
 
 #: jieba's HMM guesses words missing from the dictionary (names such as 迅达, 长隆).
 HMM = True
@@ -470,10 +467,3 @@ def char_grams(norm: str) -> list[str]:
         else:
             out.extend(map(operator.add, run[:-1], run[1:]))
     return out
-
-
-def analyzer() -> Tokenizer:
-    """A Whoosh analyzer using this tokenizer (positions are ordinals, chars are offsets)."""
-    from indexer._whoosh import ChineseTokenizer
-
-    return ChineseTokenizer()

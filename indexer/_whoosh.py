@@ -225,6 +225,11 @@ class ChineseTokenizer(_Tokenizer):
                 yield t
 
 
+def analyzer() -> Tokenizer:
+    """A Whoosh analyzer using this tokenizer (positions are ordinals, chars are offsets)."""
+    return ChineseTokenizer()
+
+
 def make_schema() -> Schema:
     """One record per document (see ``indexer._backend``)."""
     analyzer = ChineseTokenizer()

@@ -1,0 +1,49 @@
+"""``open_index``: picks a search backend by name; ``register_backend`` adds more names.
+
+The backends depend on ``indexer._backend`` (the interface and the shared index layout);
+this module sits above them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from indexer._backend import SearchBackend
+from indexer._postgres import PostgresBackend
+from indexer._tantivy import TantivyBackend
+from indexer._types import IndexerError
+from indexer._whoosh import WhooshBackend
+
+#: Backends opened by ``factory(**opts)`` (``path``, when given, is one of the options).
+_BACKENDS: dict[str, Callable[..., SearchBackend]] = {"postgres": PostgresBackend}
+
+
+def register_backend(kind: str, factory: Callable[..., SearchBackend]) -> None:
+    """Make ``open_index(kind, ...)`` call ``factory(**opts)`` (for backends added later)."""
+    _BACKENDS[kind] = factory
+
+
+def open_index(kind: str, path: str | Path | None = None, **opts: Any) -> SearchBackend:
+    """Open (creating if needed) the index of ``kind`` ("whoosh" | "tantivy") at ``path``,
+    or of a registered kind ("postgres": ``engine=...``, or a database URL as ``path``).
+
+    An index with another layout (built by an older version) raises IndexLayoutError;
+    ``recreate=True`` throws it away and starts an empty one (then reindex).
+    """
+    if kind == "whoosh":
+        return WhooshBackend(_need_path(kind, path), **opts)
+    if kind == "tantivy":
+        return TantivyBackend(_need_path(kind, path), **opts)
+    if kind in _BACKENDS:
+        if path is not None:
+            opts["path"] = path
+        return _BACKENDS[kind](**opts)
+    raise IndexerError(f"unknown search backend {kind!r} (whoosh, tantivy, postgres)")
+
+
+def _need_path(kind: str, path: str | Path | None) -> Path:
+    if path is None:
+        raise IndexerError(f"the {kind} backend needs an index directory (path=...)")
+    return Path(path)
