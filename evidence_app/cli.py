@@ -21,7 +21,7 @@ from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.services import frameworks as framework_service
 from evidence_app.services import users as user_service
 from evidence_app.services.ingest import ingest_files
-from storage import ROLES, upgrade_database
+from storage import ROLES, LocalBlobStore, upgrade_database
 
 
 class CommandError(click.ClickException):
@@ -68,8 +68,10 @@ def init_command() -> None:
     config = current_app.config["EVIDENCE_CONFIG"]
     config.EVIDENCE_HOME.mkdir(parents=True, exist_ok=True)
     revision = upgrade_database(runtime.engine)
-    runtime.blobs.root.mkdir(parents=True, exist_ok=True)
+    if isinstance(runtime.blobs, LocalBlobStore):  # a bucket is created by its owner
+        runtime.blobs.root.mkdir(parents=True, exist_ok=True)
     click.echo(f"数据库已就绪（版本 {revision}）：{runtime.engine.url.render_as_string()}")
+    click.echo(f"文件存储：{runtime.blobs.describe()}")
 
 
 # -- users ---------------------------------------------------------------------------------

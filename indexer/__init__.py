@@ -21,7 +21,7 @@ from indexer._types import (
 
 # -- extraction exports --
 # isort: split
-from indexer._extract import FILE_TYPES, detect_file_type, extract_pages
+from indexer._extract import FILE_TYPES, detect_file_type, extract_pages, file_type_from_name
 from indexer._ocr import ocr_image
 from indexer._pdf import extract_pdf_tables
 
@@ -59,6 +59,7 @@ __all__ = [
     "detect_file_type",
     "extract_pages",
     "extract_pdf_tables",
+    "file_type_from_name",
     "ocr_image",
     # -- search names --
     "ParsedQuery",

@@ -57,14 +57,23 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 _SNIFF_BYTES = 8192
 
 
+def file_type_from_name(name: str) -> str:
+    """One of FILE_TYPES from the file name's extension alone ("unknown" without a known
+    one): a first guess before the content is read (``detect_file_type`` decides)."""
+    return _by_extension(name) or "unknown"
+
+
+def _by_extension(name: str) -> str | None:
+    return _EXTENSIONS.get(Path(name).suffix.lower().lstrip("."))
+
+
 def detect_file_type(path: str | os.PathLike[str], name: str | None = None) -> str:
     """One of FILE_TYPES, from the content's magic bytes first and the extension second.
 
     ``name`` is the original file name when ``path`` is a blob named by its hash.
     """
     path = Path(path)
-    ext = Path(name or path.name).suffix.lower().lstrip(".")
-    by_ext = _EXTENSIONS.get(ext)
+    by_ext = _by_extension(name or path.name)
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
     if not head:

@@ -24,6 +24,7 @@ from evidence_app.services.coverage import (
     EntryCoverage,
     IndicatorCoverage,
     compute_coverage,
+    is_past_due,
 )
 from storage import CatalogEntry, Framework, Indicator, User, UserAssignment
 
@@ -243,7 +244,7 @@ def _task(
         "department": (entry.department if entry and entry.department else leaf.department),
         "due_date": due.isoformat() if due else None,
         "days_left": (due - today).days if due else None,
-        "overdue": bool(due and due < today),
+        "overdue": is_past_due(due, today),
         "link": f"/indicators/{leaf.id}",
         "position": (leaf.position, entry.position if entry else -1),
     }

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ from sqlalchemy import LargeBinary, func, insert, select, text
 
 from evidence_app.runtime import Runtime
 from evidence_app.search.indexing import rebuild_index
-from storage import Base, Blob, head_revision
+from storage import Base, Blob, BlobNotFoundError, head_revision
 
 FORMAT = "evidence-backup/1"
+CHUNK = 1024 * 1024
 
 
 class BackupError(RuntimeError):
@@ -80,10 +82,7 @@ def backup(runtime: Runtime, out: Path) -> dict[str, Any]:
             hashes = [sha for (sha,) in conn.execute(select(Blob.sha256))]
             manifest_lines = []
             for sha in hashes:
-                path = runtime.blobs.path_for(sha)
-                if not path.exists():
-                    raise BackupError(f"存储中缺少文件 {sha}，请先运行 evidence verify")
-                archive.write(path, f"blobs/{sha}", compress_type=zipfile.ZIP_STORED)
+                _write_blob(runtime, archive, sha)
                 manifest_lines.append(f"{sha}  blobs/{sha}")
             meta = {
                 "format": FORMAT,
@@ -98,6 +97,24 @@ def backup(runtime: Runtime, out: Path) -> dict[str, Any]:
             conn.exec_driver_sql("COMMIT")
     tmp.replace(out)
     return meta
+
+
+def _write_blob(runtime: Runtime, archive: zipfile.ZipFile, sha: str) -> None:
+    """Stream one blob from the store into the archive (stored, not deflated: most evidence
+    is compressed already), hashing it on the way: an altered blob would not restore."""
+    try:
+        src = runtime.blobs.open(sha)
+    except BlobNotFoundError as e:
+        raise BackupError(f"存储中缺少文件 {sha}，请先运行 evidence verify") from e
+    info = zipfile.ZipInfo(f"blobs/{sha}", date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    digest = hashlib.sha256()
+    with src, archive.open(info, "w", force_zip64=True) as dst:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            dst.write(chunk)
+    if digest.hexdigest() != sha:
+        raise BackupError(f"存储中的文件 {sha} 已被改动（哈希不符），请先运行 evidence verify")
 
 
 def restore(runtime: Runtime, source: Path) -> dict[str, Any]:
@@ -143,24 +160,25 @@ def restore(runtime: Runtime, source: Path) -> dict[str, Any]:
         for info in archive.infolist():
             if not info.filename.startswith("blobs/"):
                 continue
-            sha = info.filename.rsplit("/", 1)[1]
-            target = runtime.blobs.path_for(sha)
-            if target.exists():
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(sha + ".part")
-            digest = hashlib.sha256()
-            with archive.open(info) as src, open(partial, "wb") as dst:
-                while chunk := src.read(1024 * 1024):
-                    digest.update(chunk)
-                    dst.write(chunk)
-            if digest.hexdigest() != sha:
-                partial.unlink()
-                raise BackupError(f"备份中的文件 {sha} 已损坏（哈希不符）")
-            partial.replace(target)
+            _restore_blob(runtime, archive, info)
     with runtime.unit_of_work() as session:
         indexed = rebuild_index(session, runtime.index)
     return {**meta, "indexed": indexed}
+
+
+def _restore_blob(runtime: Runtime, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Put one ``blobs/<sha256>`` member into the store; bytes that do not hash to their
+    name are refused and removed again (unless the store held them already)."""
+    name = info.filename.rsplit("/", 1)[1]
+    try:
+        with archive.open(info) as src:
+            stored = runtime.blobs.put(src)
+    except (zipfile.BadZipFile, EOFError) as e:  # bad CRC, truncated member
+        raise BackupError(f"备份中的文件 {name} 已损坏（{e}）") from e
+    if stored.sha256 != name:
+        if stored.created:
+            runtime.blobs.delete(stored.sha256)
+        raise BackupError(f"备份中的文件 {name} 已损坏（哈希不符）")
 
 
 def _reset_sequences(conn) -> None:

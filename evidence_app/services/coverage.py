@@ -79,6 +79,11 @@ def document_class(status: str) -> str:
     return "unusable"
 
 
+def is_past_due(due: date | None, today: date) -> bool:
+    """The one overdue rule: work is overdue the day after its due date."""
+    return due is not None and due < today
+
+
 @dataclass
 class EntryCoverage:
     id: int
@@ -115,6 +120,10 @@ class EntryCoverage:
     def empty(self) -> bool:
         """Nothing usable and nothing on the way (missing, or only unreadable files)."""
         return self.state in (ENTRY_MISSING, ENTRY_UNUSABLE)
+
+    def overdue(self, today: date) -> bool:
+        """Still empty after its due date."""
+        return self.empty and is_past_due(self.due_date, today)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -271,6 +280,20 @@ class IndicatorCoverage:
             return STATE_PARTIAL if filled or self.direct_usable else STATE_NONE
         return STATE_COMPLETE if self.direct_usable else STATE_NONE
 
+    def overdue_entries(self, today: date) -> list[EntryCoverage]:
+        return [e for e in self.entries if e.overdue(today)]
+
+    def overdue(self, today: date) -> bool:
+        """An applicable leaf with an overdue entry, or, without a catalog, still without
+        evidence (nor any on the way) after its due date."""
+        if not self.applicable:
+            return False
+        if self.entries:
+            return any(e.overdue(today) for e in self.entries)
+        return (
+            self.state == STATE_NONE and not self.pending_ids and is_past_due(self.due_date, today)
+        )
+
     @property
     def approved(self) -> bool:
         """Every entry has an approved usable document (no catalog: one approved document)."""
@@ -373,7 +396,7 @@ class Coverage:
                 r["entries"] += 1
                 r["entries_filled"] += e.state == ENTRY_FILLED
                 r["entries_missing"] += e.empty
-                r["entries_overdue"] += bool(e.empty and e.due_date and e.due_date < today)
+                r["entries_overdue"] += e.overdue(today)
         out = sorted(rows.values(), key=lambda r: (r["department"] == "", r["department"]))
         for r in out:
             r["entries_filled_ratio"] = (

@@ -53,7 +53,6 @@ from sqlalchemy.sql.dml import Insert
 from evidence_app.frameworks import code_key
 from evidence_app.services.coverage import (
     ENTRY_UNUSABLE,
-    STATE_NONE,
     Coverage,
     compute_coverage,
     document_class,
@@ -214,7 +213,7 @@ def _evidence_findings(coverage: Coverage, today: date) -> Iterator[Finding]:
                 link,
                 order=(leaf.position, e.position),
             )
-        overdue = [e for e in leaf.entries if e.empty and e.due_date and e.due_date < today]
+        overdue = leaf.overdue_entries(today)
         if overdue:
             due = min(e.due_date for e in overdue if e.due_date)
             codes = [e.code for e in overdue]
@@ -228,13 +227,7 @@ def _evidence_findings(coverage: Coverage, today: date) -> Iterator[Finding]:
                 link,
                 order=order,
             )
-        elif (
-            not leaf.entries
-            and leaf.state == STATE_NONE
-            and not leaf.pending_ids
-            and leaf.due_date
-            and leaf.due_date < today
-        ):
+        elif not leaf.entries and leaf.overdue(today) and leaf.due_date:
             yield Finding(
                 "overdue_entry",
                 "high",

@@ -40,9 +40,11 @@ from indexer import (
     UnsupportedFormatError,
     detect_file_type,
     extract_pages,
+    file_type_from_name,
 )
 from storage import (
     Blob,
+    BlobNotFoundError,
     BlobTooLargeError,
     CatalogEntry,
     Document,
@@ -279,10 +281,11 @@ def store_stream(
     """Store one file and link it; returns (document, duplicate). Flushes, does not commit."""
     display = clean_filename(name)
     try:
-        sha, size = runtime.blobs.put_stream(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
+        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
     except BlobTooLargeError as e:
         limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
         raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    sha, size = stored.sha256, stored.size
     record_blob(session, sha)
     if size == 0:
         raise UploadRejected("文件为空（0 字节）")
@@ -316,12 +319,12 @@ def store_stream(
         audit.record(session, user, "document.duplicate_upload", existing, name=display, sha256=sha)
         return existing, True
 
-    path_for_type = runtime.blobs.path_for(sha)
     document = Document(
         framework_id=framework_id,
         title=title_from_name(display, code),
         code=code,
-        file_type=detect_file_type(path_for_type, display),
+        # a guess from the name; processing reads the content and sets the real type
+        file_type=file_type_from_name(display),
         status=STATUS_PENDING,
         source_path=clean_path(rel_path),
         uploaded_by_id=user.id if user else None,
@@ -573,41 +576,60 @@ class _Work:
 
     document_id: int
     sha256: str | None
+    original_name: str
+    file_type: str  # as stored so far: kept when the content cannot be read
+
+
+@dataclass(frozen=True)
+class _Extracted:
+    """What extraction found: the status to store, why, the pages and the file's real type."""
+
+    status: str
+    reason: str
+    pages: list[Any]
     file_type: str
 
 
-def extract_document(runtime: Runtime, work: _Work) -> tuple[str, str, list[Any]]:
-    """Extract the current version's pages: (status, reason, pages). Never raises for bad files."""
+def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
+    """Detect the current version's type from its content and extract its pages.
+
+    Never raises for bad files. The blob is read through ``local_path`` (the file itself
+    locally, a temporary download from S3) because the extractors read paths."""
     if work.sha256 is None:
-        return STATUS_FAILED, "没有文件版本", []
-    path = runtime.blobs.path_for(work.sha256)
+        return _Extracted(STATUS_FAILED, "没有文件版本", [], work.file_type)
     cfg = runtime.config
+    file_type = work.file_type
     try:
-        pages = list(
-            extract_pages(
-                path,
-                work.file_type or None,
-                ocr=cfg.OCR_ENABLED,
-                ocr_dpi=cfg.OCR_DPI,
-                max_ocr_pages=cfg.OCR_MAX_PAGES,
+        with runtime.blobs.local_path(work.sha256) as path:
+            file_type = detect_file_type(path, work.original_name)
+            pages = list(
+                extract_pages(
+                    path,
+                    file_type,
+                    ocr=cfg.OCR_ENABLED,
+                    ocr_dpi=cfg.OCR_DPI,
+                    max_ocr_pages=cfg.OCR_MAX_PAGES,
+                )
             )
-        )
     except EncryptedError as e:
-        return STATUS_ENCRYPTED, f"文件已加密，无法读取内容（{e}）", []
+        return _Extracted(STATUS_ENCRYPTED, f"文件已加密，无法读取内容（{e}）", [], file_type)
     except UnsupportedFormatError as e:
-        return STATUS_UNSUPPORTED, f"不支持的文件类型（{e}）", []
+        return _Extracted(STATUS_UNSUPPORTED, f"不支持的文件类型（{e}）", [], file_type)
     except ExtractionError as e:
-        return STATUS_FAILED, f"文件已损坏或无法解析（{e}）", []
-    except FileNotFoundError:
-        return STATUS_FAILED, "存储中找不到原文件", []
+        return _Extracted(STATUS_FAILED, f"文件已损坏或无法解析（{e}）", [], file_type)
+    except (BlobNotFoundError, FileNotFoundError):
+        return _Extracted(STATUS_FAILED, "存储中找不到原文件", [], file_type)
+    except StorageError as e:  # the store is unreachable: retried by hand once it is back
+        log.warning("document %s: could not read its blob: %s", work.document_id, e)
+        return _Extracted(STATUS_FAILED, f"读取存储失败，请稍后重试（{e}）", [], file_type)
     except MemoryError:
-        return STATUS_FAILED, "文件过大，解析时内存不足", []
+        return _Extracted(STATUS_FAILED, "文件过大，解析时内存不足", [], file_type)
     except Exception as e:  # a bug or a library crash must not lose the upload
         log.exception("extraction crashed for document %s", work.document_id)
-        return STATUS_FAILED, f"解析出错（{type(e).__name__}: {e}）", []
+        return _Extracted(STATUS_FAILED, f"解析出错（{type(e).__name__}: {e}）", [], file_type)
     if not any(p.text.strip() for p in pages):
-        return STATUS_EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages
-    return STATUS_INDEXED, "", pages
+        return _Extracted(STATUS_EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type)
+    return _Extracted(STATUS_INDEXED, "", pages, file_type)
 
 
 def process_documents(
@@ -643,20 +665,26 @@ def process_documents(
                 document.status_reason = ""
                 current = document.current
                 work.append(
-                    _Work(document.id, current.blob_sha256 if current else None, document.file_type)
+                    _Work(
+                        document.id,
+                        current.blob_sha256 if current else None,
+                        current.original_name if current else "",
+                        document.file_type,
+                    )
                 )
-        results = [(w, *extract_document(runtime, w)) for w in work]
+        results = [(w, extract_document(runtime, w)) for w in work]
         with runtime.unit_of_work() as session:
-            for w, status, reason, pages in results:
+            for w, found in results:
                 document = session.get(Document, w.document_id)
                 if document is None or document.deleted:
                     continue
-                _store_pages(session, document, pages)
-                document.status = status
-                document.status_reason = reason
-                document.page_count = len(pages)
-                document.ocr_pages = sum(1 for p in pages if p.source == "ocr")
-                record_pages(session, document.id, pages)
+                _store_pages(session, document, found.pages)
+                document.file_type = found.file_type
+                document.status = found.status
+                document.status_reason = found.reason
+                document.page_count = len(found.pages)
+                document.ocr_pages = sum(1 for p in found.pages if p.source == "ocr")
+                record_pages(session, document.id, found.pages)
         del results
 
 

@@ -27,14 +27,14 @@ def verify(session: Session, runtime: Runtime) -> dict[str, Any]:
     problems: list[dict[str, Any]] = []
     blobs = list(session.scalars(select(Blob)))
     for blob in blobs:
-        path = runtime.blobs.path_for(blob.sha256)
-        if not path.is_file():
+        checked = runtime.blobs.verify(blob.sha256)
+        if checked.status == "missing":
             problems.append({"kind": "blob_missing", "sha256": blob.sha256})
-            continue
-        actual = runtime.blobs.hash_of(blob.sha256)
-        if actual != blob.sha256:
-            problems.append({"kind": "blob_altered", "sha256": blob.sha256, "actual": actual})
-        elif path.stat().st_size != blob.size:
+        elif checked.status == "altered":
+            problems.append(
+                {"kind": "blob_altered", "sha256": blob.sha256, "actual": checked.actual_sha256}
+            )
+        elif checked.size != blob.size:
             problems.append({"kind": "blob_size", "sha256": blob.sha256})
     known = {b.sha256 for b in blobs}
     for version in session.scalars(select(DocumentVersion)):
@@ -52,7 +52,7 @@ def verify(session: Session, runtime: Runtime) -> dict[str, Any]:
         problems.append({"kind": "not_indexed", "document": doc_id})
     for doc_id in sorted(indexed - expected):
         problems.append({"kind": "indexed_but_not_in_database", "document": doc_id})
-    orphans = sorted(set(runtime.blobs.iter_hashes()) - known)
+    orphans = sorted(set(runtime.blobs.iter()) - known)
     return {
         "ok": not problems,
         "blobs": len(blobs),

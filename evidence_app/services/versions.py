@@ -15,7 +15,7 @@ from evidence_app.services.ingest import (
     clean_filename,
 )
 from evidence_app.uow import record_blob
-from indexer import detect_file_type
+from indexer import file_type_from_name
 from storage import BlobTooLargeError, Document, DocumentVersion, User
 from storage._models import STATUS_PENDING
 
@@ -35,10 +35,11 @@ def add_document_version(
         raise UploadRejected("文件已删除，不能上传新版本")
     display = clean_filename(name)
     try:
-        sha, size = runtime.blobs.put_stream(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
+        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
     except BlobTooLargeError as e:
         limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
         raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    sha, size = stored.sha256, stored.size
     record_blob(session, sha)
     if size == 0:
         raise UploadRejected("文件为空（0 字节）")
@@ -54,7 +55,8 @@ def add_document_version(
         uploaded_by_id=user.id if user else None,
     )
     document.versions.append(version)
-    document.file_type = detect_file_type(runtime.blobs.path_for(sha), display)
+    # a guess from the name; processing reads the content and sets the real type
+    document.file_type = file_type_from_name(display)
     document.status = STATUS_PENDING
     document.status_reason = ""
     session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, g, jsonify, request, send_file
+from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from evidence_app import get_runtime
@@ -19,6 +19,7 @@ from evidence_app.services import frameworks as framework_service
 from evidence_app.services.ingest import document_summary
 from evidence_app.services.search import search_documents
 from evidence_app.services.users import user_for_token
+from evidence_app.views._downloads import download_response
 from evidence_app.views._helpers import get_or_404, int_arg
 from evidence_app.views.upload import UploadRequestError, store_uploads
 from evidence_app.web import db_session
@@ -195,12 +196,7 @@ def download(document_id: int):
     if version is None:
         return jsonify({"error": "版本不存在"}), 404
     audit.record(session, acting_user(), "document.download", document, version=version.number)
-    return send_file(
-        get_runtime().blobs.path_for(version.blob_sha256),
-        as_attachment=True,
-        download_name=version.original_name,
-        mimetype=document_service.mimetype_for(version.original_name),
-    )
+    return download_response(get_runtime(), version)
 
 
 def _managed(document_id: int) -> Document:

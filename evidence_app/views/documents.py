@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from sqlalchemy import select
@@ -24,9 +23,10 @@ from evidence_app.security import acting_user, forbid, require
 from evidence_app.services import audit
 from evidence_app.services import documents as document_service
 from evidence_app.services.preview import PreviewError, page_count, render_page_png
+from evidence_app.views._downloads import download_response
 from evidence_app.views._helpers import get_or_404, int_arg
 from evidence_app.web import db_session
-from storage import CatalogEntry, Document, DocumentLink, Indicator
+from storage import BlobNotFoundError, CatalogEntry, Document, DocumentLink, Indicator
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 
@@ -91,12 +91,7 @@ def download(document_id: int):
     if version is None:
         abort(404)
     audit.record(session, acting_user(), "document.download", document, version=version.number)
-    return send_file(
-        get_runtime().blobs.path_for(version.blob_sha256),
-        as_attachment=True,
-        download_name=version.original_name,
-        mimetype=document_service.mimetype_for(version.original_name),
-    )
+    return download_response(get_runtime(), version)
 
 
 @bp.get("/<int:document_id>/view")
@@ -106,11 +101,14 @@ def view(document_id: int):
     q = request.args.get("q", "")[:200]
     page = int_arg("page", 1, minimum=1)
     pages = document.page_count or len(document.pages)
-    is_pdf = document.file_type == "pdf" and document.current is not None
-    if is_pdf:
+    current = document.current
+    is_pdf = document.file_type == "pdf" and current is not None
+    if is_pdf and current is not None:
         try:
-            pages = page_count(get_runtime().blobs.path_for(document.current.blob_sha256))
-        except PreviewError:
+            # on S3 this downloads the PDF to a temporary file for pdfium
+            with get_runtime().blobs.local_path(current.blob_sha256) as path:
+                pages = page_count(path)
+        except (PreviewError, BlobNotFoundError):
             is_pdf = False
     page = min(page, max(pages, 1))
     text_page = next((p for p in document.pages if p.number == page), None)
@@ -135,13 +133,9 @@ def page_image(document_id: int, page: int):
     q = request.args.get("q", "")[:200]
     width = int_arg("w", 1000, minimum=200) or 1000
     try:
-        png = render_page_png(
-            get_runtime().blobs.path_for(document.current.blob_sha256),
-            page,
-            query_terms(q) if q else [],
-            width=min(width, 2000),
-        )
-    except PreviewError:
+        with get_runtime().blobs.local_path(document.current.blob_sha256) as path:
+            png = render_page_png(path, page, query_terms(q) if q else [], width=min(width, 2000))
+    except (PreviewError, BlobNotFoundError):
         abort(404)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
 

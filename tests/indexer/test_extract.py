@@ -20,6 +20,7 @@ from indexer import (
     detect_file_type,
     extract_pages,
     extract_pdf_tables,
+    file_type_from_name,
 )
 from indexer._text import PAGE_CHARS, clean_text, detect_encoding, split_pages, text_quality
 
@@ -122,6 +123,22 @@ def test_detect_text_and_unknown(tmp_path: Path):
     empty.write_bytes(b"")
     assert detect_file_type(empty) == "pdf"
     assert detect_file_type(empty, "x.unknownext") == "unknown"
+
+
+def test_file_type_from_name_is_the_extension_mapping_alone():
+    names = ["方案.PDF", "a.docx", "b.xlsm", "c.et", "d.wps", "名单.csv", "scan.JPG", "包.zip"]
+    assert [file_type_from_name(n) for n in names] == [
+        "pdf",
+        "docx",
+        "xlsx",
+        "xls",
+        "doc",
+        "text",
+        "image",
+        "zip",
+    ]
+    for name in ("README", "a.tar.gz", "x.unknownext", ".pdf", "a.", ""):
+        assert file_type_from_name(name) == "unknown", name
 
 
 def test_blobs_named_by_hash_extract_like_their_files(tmp_path: Path, text_pdf: Path):
