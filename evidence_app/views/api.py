@@ -8,10 +8,10 @@ from pathlib import Path
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from evidence_app import get_runtime
 from evidence_app.frameworks import FrameworkImportError
 from evidence_app.openapi import spec
 from evidence_app.permissions import can_manage_document, can_read_document, readable_document_ids
+from evidence_app.runtime import get_runtime
 from evidence_app.security import acting_user, csrf, forbid, require
 from evidence_app.services import audit
 from evidence_app.services import documents as document_service

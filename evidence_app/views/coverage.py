@@ -37,7 +37,7 @@ from flask import (
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from evidence_app import get_runtime
+from evidence_app.runtime import get_runtime
 from evidence_app.security import acting_user, require
 from evidence_app.services import audit
 from evidence_app.services.assignments import my_tasks

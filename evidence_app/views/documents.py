@@ -17,8 +17,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from evidence_app import get_runtime
 from evidence_app.permissions import can, can_manage_document, can_read_document
+from evidence_app.runtime import get_runtime
 from evidence_app.security import acting_user, forbid, require
 from evidence_app.services import audit
 from evidence_app.services import documents as document_service

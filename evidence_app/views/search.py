@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from sqlalchemy import select
 
-from evidence_app import get_runtime
 from evidence_app.permissions import readable_document_ids
+from evidence_app.runtime import get_runtime
 from evidence_app.security import acting_user, require
 from evidence_app.services.search import search_documents
 from evidence_app.views._helpers import int_arg
