@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from evidence_app.services.coverage import compute_coverage  # noqa: E402
-from evidence_app.services.export import coverage_report  # noqa: E402
-from evidence_app.services.findings import compute_findings  # noqa: E402
-from evidence_app.services.frameworks import import_framework_file  # noqa: E402
+from evidence_app.coverage.export import coverage_report  # noqa: E402
+from evidence_app.coverage.findings import compute_findings  # noqa: E402
+from evidence_app.coverage.operations import compute_coverage  # noqa: E402
+from evidence_app.frameworks.operations import import_framework_file  # noqa: E402
 from storage import (  # noqa: E402
     Blob,
     CatalogEntry,

@@ -101,7 +101,7 @@ def build_corpus(pdfs: int, pages: int, big_pages: int) -> tuple[list[Path], Pat
 def app_pipeline(files: list[Path], backend: str) -> tuple[float, int]:
     from config import Config
     from evidence_app import create_app, get_runtime
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
     from storage import upgrade_database
 
     with tempfile.TemporaryDirectory() as home:

@@ -171,7 +171,7 @@ def parse_framework(table: Path):  # -> evidence_app.frameworks.ParsedFramework
 
 def framework_words(table: Path) -> list[str]:
     """The dictionary terms the app adds when this framework is imported (framework_terms)."""
-    from evidence_app.services.frameworks import framework_terms
+    from evidence_app.frameworks.operations import framework_terms
 
     parsed = parse_framework(table)
     titles = [i.name for i in parsed.walk()] + [e.title for i in parsed.walk() for e in i.entries]

@@ -7,12 +7,13 @@ from pathlib import Path
 from flask import Flask
 
 from config import Config
-from evidence_app import security, web
+from evidence_app import web
+from evidence_app.auth import security
+from evidence_app.frameworks.operations import load_framework_terms
 from evidence_app.logs import configure_logging
 from evidence_app.runtime import Runtime, get_runtime
-from evidence_app.services.frameworks import load_framework_terms
 from evidence_app.tasks import attach_jobs
-from evidence_app.views import errors, filters, register_blueprints
+from evidence_app.webui import errors, filters, register_blueprints
 
 __all__ = ["create_app", "get_runtime"]
 

@@ -17,9 +17,9 @@ from typing import Any
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from sqlalchemy import select
 
+from evidence_app.documents.ingest import process_documents
 from evidence_app.runtime import Runtime
 from evidence_app.search.indexing import sync_index
-from evidence_app.services.ingest import process_documents
 from storage import Document, utcnow
 from storage._models import STATUS_PENDING, STATUS_PROCESSING
 

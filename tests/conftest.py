@@ -144,7 +144,7 @@ def invoke(app):
 @pytest.fixture
 def make_framework(runtime, framework_fixtures: Path):
     """Import a framework table (default: the fixture DOCX) and return the report."""
-    from evidence_app.services.frameworks import import_framework_file
+    from evidence_app.frameworks.operations import import_framework_file
 
     def make(path: Path | None = None, **kwargs):
         path = path or framework_fixtures / "A类规划自评打分表.docx"
@@ -164,7 +164,7 @@ PASSWORD = "correct-horse-9"
 @pytest.fixture
 def make_user(runtime):
     """Create a user with a role: make_user("staff", "张三")."""
-    from evidence_app.services.users import create_user
+    from evidence_app.auth.users import create_user
 
     def make(role: str, username: str | None = None, **kwargs):
         with runtime.session() as s:
@@ -193,7 +193,7 @@ def login(app):
 @pytest.fixture
 def token_for(runtime):
     """A bearer header for a user's new API token."""
-    from evidence_app.services.users import create_token
+    from evidence_app.auth.users import create_token
 
     def make(user):
         with runtime.session() as s:

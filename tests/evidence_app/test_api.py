@@ -27,7 +27,7 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
 
 @pytest.fixture
 def api(app, runtime, make_framework, make_user, token_for, tmp_path: Path):
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
 
     fw = make_framework()["framework_id"]
     users = {role: make_user(role) for role in ROLES}

@@ -53,7 +53,7 @@ def test_backup_restore_round_trip(
     assert again.exit_code == 1 and "不是空的" in again.output
     # new rows get fresh ids after a restore (sequences moved on)
     with new.session() as s:
-        from evidence_app.services.users import create_user
+        from evidence_app.auth.users import create_user
 
         user = create_user(s, "after-restore", "abcdefgh1", "staff")
         s.commit()
@@ -95,7 +95,7 @@ def test_worker_recovers_documents_a_dead_worker_left(
 ) -> None:
     from datetime import timedelta
 
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
     from evidence_app.tasks import recover_stale
     from storage import utcnow
 

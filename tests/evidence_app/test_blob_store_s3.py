@@ -25,10 +25,10 @@ from sqlalchemy import select
 
 from config import TestConfig
 from evidence_app import create_app, get_runtime
+from evidence_app.auth.users import create_token, create_user
 from evidence_app.cli import cli
+from evidence_app.frameworks.operations import import_framework_file
 from evidence_app.runtime import Runtime
-from evidence_app.services.frameworks import import_framework_file
-from evidence_app.services.users import create_token, create_user
 from storage import AuditLog, S3BlobStore
 from tests._s3 import SeaweedFS, seaweedfs  # noqa: F401  (the session fixture)
 

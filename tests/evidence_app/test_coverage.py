@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from evidence_app.services.coverage import compute_coverage
+from evidence_app.coverage.operations import compute_coverage
 from tests.conftest import load_module
 
 es = load_module(Path(__file__).with_name("_evidence_set.py"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from evidence_app.services.export import safe_name
+from evidence_app.coverage.export import safe_name
 from storage import CatalogEntry, Document, DocumentLink
 from tests.conftest import load_module
 
@@ -292,7 +292,7 @@ def test_package_round_trip_through_ingest(
 ) -> None:
     """Every file of the package, ingested into a copy of the framework, lands on the entry
     (or indicator) with the same key as in the original."""
-    from evidence_app.services.export import plan_package
+    from evidence_app.coverage.export import plan_package
 
     out = tmp_path / "package.zip"
     assert invoke("export", "--framework", framework_id, out).exit_code == 0

@@ -136,7 +136,7 @@ def test_database_connection_dropped_mid_request(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from evidence_app.services import ingest
+    from evidence_app.documents import ingest
 
     headers = token_for(make_user("staff"))
     client = app.test_client()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from evidence_app.services.findings import compute_findings
-from evidence_app.services.minhash import (
+from evidence_app.coverage.findings import compute_findings
+from evidence_app.coverage.minhash import (
     jaccard,
     lsh_candidates,
     minhash_signature,
@@ -259,7 +259,7 @@ def test_findings_on_files_through_the_real_ingestion(
     ``ingest_files``: the findings name exactly the reused, broken and mis-named ones."""
     from docx import Document as WordDocument
 
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
     from storage import Document, DocumentPage
 
     folder = tmp_path / "材料"
@@ -336,8 +336,8 @@ def test_text_signatures_are_kept_until_the_pages_change(
     a document processed again (new pages) is hashed again, alone."""
     from sqlalchemy import select
 
-    from evidence_app.services import findings as findings_module
-    from evidence_app.services.ingest import _store_pages
+    from evidence_app.coverage.findings import _duplicates as findings_module
+    from evidence_app.documents.ingest import _store_pages
     from indexer import Page
     from storage import Document, TextSignature
 

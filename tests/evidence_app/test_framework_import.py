@@ -537,7 +537,7 @@ def test_new_version_of_table_keeps_documents_linked(
 
 
 def test_import_adds_title_terms_to_the_dictionary(make_framework, runtime) -> None:
-    from evidence_app.services.frameworks import framework_terms, load_framework_terms
+    from evidence_app.frameworks.operations import framework_terms, load_framework_terms
     from indexer import tokenize
 
     assert framework_terms(["校企合作“订单班”建设管理办法(粤工程职院发(2019)37号)"]) == {

@@ -25,7 +25,7 @@ def test_reimport_moving_an_entry_reindexes_its_documents_without_reindex(
 ) -> None:
     """v2 of the table lists entry 2.3.4-3 under 2.3.5: the file follows the entry, and a
     search filtered by indicator finds it under 2.3.5 and no longer under 2.3.4."""
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
 
     rows = fi.seed_rows(shared_dir)
     v1 = fi.write_csv(tmp_path / "v1.csv", [fi.HEADER, *rows], "utf-8")
@@ -61,8 +61,8 @@ def test_unlink_relink_and_delete_are_followed_by_the_index(
     runtime, make_framework, invoke, tmp_path: Path
 ) -> None:
     """Operations only flush; the commit at the boundary updates the index."""
-    from evidence_app.services import documents
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents import operations as documents
+    from evidence_app.documents.ingest import ingest_files
     from storage import Document
 
     fid = make_framework()["framework_id"]
@@ -88,7 +88,7 @@ def test_unlink_relink_and_delete_are_followed_by_the_index(
 
 
 def test_a_rolled_back_upload_leaves_no_blob(runtime, tmp_path: Path) -> None:
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.documents.ingest import ingest_paths
 
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("只在回滚的事务里存在的文件", encoding="utf-8")
@@ -120,8 +120,8 @@ def _worker_step(runtime) -> None:
 
 
 def test_deleted_index_answers_503_then_is_rebuilt(tmp_path: Path) -> None:
-    from evidence_app.services.ingest import ingest_files
-    from evidence_app.services.users import create_token, create_user
+    from evidence_app.auth.users import create_token, create_user
+    from evidence_app.documents.ingest import ingest_files
 
     app, runtime = _queued_app(tmp_path / "i")
     runtime.huey.flush()

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from evidence_app.demo import GbkZipInfo, text_pdf
-from evidence_app.services.ingest import code_from_path, parse_code
+from evidence_app.documents.ingest import code_from_path, parse_code
 from storage import Blob, Document, DocumentVersion
 
 
@@ -330,7 +330,7 @@ def test_files_and_folders_with_odd_names(invoke, fw, tmp_path: Path) -> None:
     ],
 )
 def test_clean_filename(raw: str, clean: str) -> None:
-    from evidence_app.services.ingest import clean_filename
+    from evidence_app.documents.ingest import clean_filename
 
     assert clean_filename(raw) == clean
 
@@ -386,7 +386,7 @@ def test_a_code_listed_twice_follows_its_folder(invoke, fw, tmp_path: Path) -> N
 def test_concurrent_uploads_of_the_same_file_make_one_document(runtime, fw, tmp_path: Path) -> None:
     import threading
 
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
 
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("订单班 同一份文件", encoding="utf-8")

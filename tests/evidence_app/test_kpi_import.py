@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from evidence_app.services import kpi as kpi_service
+from evidence_app.kpi import operations as kpi_service
 from storage import AuditLog, DocumentLink, Framework, Indicator
 from tests.conftest import load_module
 
@@ -141,9 +141,9 @@ def test_kpis_in_the_assessment_framework(
     """KPIs next to the self-assessment table: codes the table already has are not imported;
     files link to KPIs by exact code; coverage and findings count them; the table's re-import
     leaves them alone."""
-    from evidence_app.services.coverage import compute_coverage
-    from evidence_app.services.export import write_coverage_xlsx
-    from evidence_app.services.findings import compute_findings
+    from evidence_app.coverage.export import write_coverage_xlsx
+    from evidence_app.coverage.findings import compute_findings
+    from evidence_app.coverage.operations import compute_coverage
 
     fw = make_framework()["framework_id"]
     report = run_json(invoke, "kpi", "import", seed_report, "--framework", fw, "--json")
@@ -536,7 +536,7 @@ def test_import_errors(invoke, session, tmp_path: Path) -> None:
 def test_check_lists_every_scoring_rule(invoke, session, make_framework) -> None:
     """``evidence check`` on the self-assessment table: the parse counts, each rule's parsed
     form, and computed points where a measured value exists."""
-    from evidence_app.services.scoring import record_measurement
+    from evidence_app.kpi.scoring import record_measurement
 
     fw = make_framework()["framework_id"]
     result = invoke("check", "--framework", fw)

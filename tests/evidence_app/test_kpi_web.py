@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from evidence_app.services import kpi as kpi_service
-from evidence_app.services.findings import compute_findings
+from evidence_app.coverage.findings import compute_findings
+from evidence_app.kpi import operations as kpi_service
 from storage import AuditLog, Indicator, User
 from tests.conftest import load_module
 

@@ -305,7 +305,7 @@ def _sheets(data: bytes | io.BytesIO) -> dict[str, list[tuple]]:
 
 
 def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, users, login) -> None:
-    from evidence_app.services.export import write_coverage_xlsx
+    from evidence_app.coverage.export import write_coverage_xlsx
 
     response = login(users["auditor"]).get(
         f"/coverage/export.xlsx?framework={framework_id}&as_of={AS_OF}"
@@ -336,7 +336,7 @@ def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, user
 
 
 def test_package_download(app, runtime, framework_id, evidence, users, login) -> None:
-    from evidence_app.services.export import (
+    from evidence_app.coverage.export import (
         CATALOG_NAME,
         MANIFEST_NAME,
         package_paths,
@@ -488,7 +488,7 @@ def test_coverage_page_renders_fast_with_2000_documents(
 
 
 def test_my_tasks_nearest_due_first(runtime, framework_id, users, make_user, login) -> None:
-    from evidence_app.services.assignments import set_responsibility
+    from evidence_app.coverage.assignments import set_responsibility
 
     other = make_user("staff", "李四")
     today = date.today()
@@ -539,7 +539,7 @@ def test_my_tasks_nearest_due_first(runtime, framework_id, users, make_user, log
 
 
 def test_a_filled_entry_leaves_the_task_list(runtime, framework_id, users, login) -> None:
-    from evidence_app.services.assignments import set_responsibility
+    from evidence_app.coverage.assignments import set_responsibility
 
     with runtime.session() as s:
         entry = s.scalars(select(CatalogEntry).where(CatalogEntry.code == "1.2.1-1")).one()

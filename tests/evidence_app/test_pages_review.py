@@ -26,7 +26,7 @@ SCRIPT = "<script>alert('x')</script>"
 @pytest.fixture
 def world(app, runtime, make_framework, make_user, tmp_path: Path):
     """The fixture framework, one user per role, one indexed document on 2.3.4-1."""
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
 
     report = make_framework()
     users = {role: make_user(role, display_name=f"{role}用户") for role in ROLES}
@@ -367,8 +367,8 @@ def test_forms_carry_csrf_tokens(
 ) -> None:
     from config import TestConfig
     from evidence_app import create_app, get_runtime
-    from evidence_app.services.frameworks import import_framework_file
-    from evidence_app.services.users import create_user
+    from evidence_app.auth.users import create_user
+    from evidence_app.frameworks.operations import import_framework_file
     from storage import upgrade_database
 
     app = create_app(TestConfig(tmp_path / "i", DATABASE_URL=database_url, WTF_CSRF_ENABLED=True))

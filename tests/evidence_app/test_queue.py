@@ -25,7 +25,7 @@ def _queue_runtime(tmp_path: Path, **overrides):
 
 
 def _queued_document(runtime, tmp_path: Path) -> int:
-    from evidence_app.services.ingest import ingest_paths
+    from evidence_app.documents.ingest import ingest_paths
 
     path = tmp_path / "2.3.4-1 明细表.txt"
     path.write_text("迅达电梯订单班 名单", encoding="utf-8")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from evidence_app.services import assignments, review
+from evidence_app.coverage import assignments
+from evidence_app.review import operations as review
 from storage import AuditLog, CatalogEntry, DocumentReview, Indicator, User, UserAssignment
 from tests.conftest import load_module
 
@@ -231,8 +232,8 @@ def test_review_reset_on_new_version_keeps_pending_quiet(session, runtime, frame
 
 
 def test_new_version_through_the_service(session, runtime, framework_id) -> None:
-    from evidence_app.services.ingest import UploadRejected
-    from evidence_app.services.versions import add_document_version
+    from evidence_app.documents.ingest import UploadRejected
+    from evidence_app.documents.versions import add_document_version
 
     expert = _user(session, "expert", "reviewer")
     staff = _user(session, "staff1", "staff")

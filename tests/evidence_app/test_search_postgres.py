@@ -44,7 +44,7 @@ FILES = {
 
 
 def _search(session, runtime, query: str, **kw) -> list[tuple[str, list[int]]]:
-    from evidence_app.services.search import search_documents
+    from evidence_app.search.operations import search_documents
 
     result = search_documents(session, runtime, query, **kw)
     return [(h["code"], h["pages"]) for h in result["hits"]]
@@ -56,7 +56,7 @@ def test_ingest_search_reindex_verify_on_postgres(
     invoke,
     tmp_path: Path,
 ) -> None:
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
     from indexer._postgres import PostgresBackend
 
     fw = make_framework()["framework_id"]

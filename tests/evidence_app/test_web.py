@@ -54,7 +54,7 @@ def text_file(name: str, text: str) -> tuple[io.BytesIO, str]:
 @pytest.fixture
 def world(app, runtime, make_framework, make_user, tmp_path: Path):
     """A framework, one user per role, and one indexed document with a link."""
-    from evidence_app.services.ingest import ingest_files
+    from evidence_app.documents.ingest import ingest_files
 
     report = make_framework()
     users = {role: make_user(role) for role in ROLES}
@@ -182,7 +182,7 @@ def test_csrf_required_on_forms(
 ) -> None:
     from config import TestConfig
     from evidence_app import create_app, get_runtime
-    from evidence_app.services.users import create_user
+    from evidence_app.auth.users import create_user
     from storage import upgrade_database
 
     app = create_app(TestConfig(tmp_path / "i", DATABASE_URL=database_url, WTF_CSRF_ENABLED=True))
@@ -306,7 +306,7 @@ def test_new_version_keeps_old_downloadable(world, login) -> None:
 def test_request_over_limit_is_413_with_message(tmp_path: Path, database_url: str) -> None:
     from config import TestConfig
     from evidence_app import create_app, get_runtime
-    from evidence_app.services.users import create_user
+    from evidence_app.auth.users import create_user
     from storage import upgrade_database
 
     app = create_app(

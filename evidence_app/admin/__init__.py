@@ -1,0 +1,1 @@
+"""Administration: users and assignments, the audit log, backup/restore, verify."""

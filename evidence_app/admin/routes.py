@@ -1,0 +1,200 @@
+"""User management (admins), the audit trail (admins, auditors), one's own account and tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import Table, func, select
+
+from evidence_app.admin import audit
+from evidence_app.auth import users as user_service
+from evidence_app.auth.permissions import ROLE_LABELS
+from evidence_app.auth.security import acting_user, require, signed_in_user
+from evidence_app.web import db_session
+from evidence_app.webui.helpers import get_or_404, int_arg
+from storage import ROLES, ApiToken, AuditLog, Indicator, User, UserAssignment
+
+bp = Blueprint("admin", __name__)
+
+AUDIT_PER_PAGE = 50
+
+
+@bp.route("/admin/users", methods=["GET", "POST"])
+@require("users")
+def users():
+    session = db_session()
+    if request.method == "POST":
+        try:
+            user_service.create_user(
+                session,
+                request.form.get("username", ""),
+                request.form.get("password", ""),
+                request.form.get("role", ""),
+                display_name=request.form.get("display_name", "").strip(),
+                department=request.form.get("department", "").strip(),
+                actor=acting_user(),
+            )
+        except user_service.UserError as e:
+            session.rollback()
+            flash(str(e), "error")
+        else:
+            flash("用户已创建。", "success")
+        return redirect(url_for("admin.users"))
+    return render_template(
+        "admin/users.html",
+        users=user_service.list_users(session),
+        roles=ROLES,
+        role_labels=ROLE_LABELS,
+    )
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@require("users")
+def user_detail(user_id: int):
+    session = db_session()
+    user = get_or_404(User, user_id)
+    if request.method == "POST":
+        action = request.form.get("action", "")
+        actor = signed_in_user()
+        if action == "update":
+            role = request.form.get("role", user.role)
+            if role in ROLES:
+                user.role = role
+            user.display_name = request.form.get("display_name", user.display_name).strip()[:120]
+            user.department = request.form.get("department", user.department).strip()[:120]
+            user.limited_scope = bool(request.form.get("limited_scope"))
+            if user.id == actor.id and (user.role != "admin" or not user.active):
+                session.rollback()
+                flash("不能取消自己的管理员权限。", "error")
+                return redirect(url_for("admin.user_detail", user_id=user.id))
+            audit.record(
+                session,
+                actor,
+                "user.update",
+                user,
+                role=user.role,
+                limited_scope=user.limited_scope,
+            )
+        elif action == "toggle_active":
+            if user.id == actor.id:
+                flash("不能停用自己的账号。", "error")
+                return redirect(url_for("admin.user_detail", user_id=user.id))
+            user.active = not user.active
+            audit.record(
+                session, actor, "user.activate" if user.active else "user.deactivate", user
+            )
+        elif action == "password":
+            try:
+                user_service.set_password(session, user, request.form.get("password", ""), actor)
+            except user_service.UserError as e:
+                session.rollback()
+                flash(str(e), "error")
+                return redirect(url_for("admin.user_detail", user_id=user.id))
+        elif action == "assign":
+            codes = [
+                c.strip()
+                for c in request.form.get("codes", "").replace("，", ",").split(",")
+                if c.strip()
+            ]
+            assignments = UserAssignment.__table__
+            assert isinstance(assignments, Table)
+            session.execute(assignments.delete().where(UserAssignment.user_id == user.id))
+            missing = []
+            for code in codes:
+                found = session.scalars(select(Indicator).where(Indicator.code == code)).all()
+                if not found:
+                    missing.append(code)
+                for indicator in found:
+                    session.add(UserAssignment(user_id=user.id, indicator_id=indicator.id))
+            audit.record(session, actor, "user.assign", user, codes=codes)
+            if missing:
+                flash(f"以下编号没有对应的指标：{'、'.join(missing)}", "error")
+        flash("已保存。", "success")
+        return redirect(url_for("admin.user_detail", user_id=user.id))
+    assigned = list(
+        session.scalars(
+            select(Indicator)
+            .join(UserAssignment, UserAssignment.indicator_id == Indicator.id)
+            .where(UserAssignment.user_id == user.id)
+            .order_by(Indicator.position)
+        )
+    )
+    return render_template(
+        "admin/user.html", user=user, roles=ROLES, role_labels=ROLE_LABELS, assigned=assigned
+    )
+
+
+@bp.get("/admin/audit")
+@require("audit_log")
+def audit_log():
+    session = db_session()
+    page = int_arg("page", 1, minimum=1) or 1
+    action = request.args.get("action", "").strip()[:60]
+    username = request.args.get("user", "").strip()[:80]
+    stmt = select(AuditLog)
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action))
+    if username:
+        stmt = stmt.where(AuditLog.username == username)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = list(
+        session.scalars(
+            stmt.order_by(AuditLog.id.desc())
+            .offset((page - 1) * AUDIT_PER_PAGE)
+            .limit(AUDIT_PER_PAGE)
+        )
+    )
+    pages = max(1, (total + AUDIT_PER_PAGE - 1) // AUDIT_PER_PAGE)
+    return render_template(
+        "admin/audit.html",
+        rows=rows,
+        page=page,
+        pages=pages,
+        total=total,
+        action=action,
+        username=username,
+    )
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@require("tokens")
+def account():
+    session = db_session()
+    user = acting_user()
+    new_token = None
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "create_token":
+            new_token = user_service.create_token(
+                session, user, request.form.get("name", "").strip()[:120]
+            )
+        elif action == "revoke_token":
+            token = session.get(ApiToken, int_arg("token_id") or 0)
+            if token is not None and token.user_id == user.id:
+                token.revoked = True
+                audit.record(session, user, "token.revoke", user, prefix=token.prefix)
+                flash("令牌已吊销。", "success")
+            return redirect(url_for("admin.account"))
+        elif action == "password":
+            if (
+                user_service.authenticate(
+                    session, user.username, request.form.get("old_password", "")
+                )
+                is None
+            ):
+                flash("原密码不正确。", "error")
+            else:
+                try:
+                    user_service.set_password(session, user, request.form.get("password", ""), user)
+                    flash("密码已修改。", "success")
+                except user_service.UserError as e:
+                    session.rollback()
+                    flash(str(e), "error")
+            return redirect(url_for("admin.account"))
+    tokens = list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+    return render_template(
+        "admin/account.html", user=user, tokens=tokens, new_token=new_token, role_labels=ROLE_LABELS
+    )

@@ -1,0 +1,1 @@
+"""Login, users and API tokens, permissions and the scope check."""

@@ -1,0 +1,62 @@
+"""Login and logout; failed logins are throttled and audited."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_user, logout_user
+
+from evidence_app.admin import audit
+from evidence_app.auth.security import limiter
+from evidence_app.auth.users import authenticate, get_user_by_name
+from evidence_app.web import db_session, keep_changes
+
+bp = Blueprint("auth", __name__)
+
+
+def _login_key() -> str:
+    return f"{request.remote_addr}|{request.form.get('username', '').strip().lower()}"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    "10 per minute",
+    key_func=_login_key,
+    methods=["POST"],
+    error_message="登录失败次数过多，请一分钟后再试。",
+)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    if request.method == "POST":
+        session = db_session()
+        username = request.form.get("username", "").strip()
+        user = authenticate(session, username, request.form.get("password", ""))
+        if user is None:
+            audit.record(
+                session,
+                get_user_by_name(session, username),
+                "login.failed",
+                None,
+                username=username[:80],
+            )
+            flash("用户名或密码错误。", "error")
+            keep_changes()  # the failed attempt stays in the audit trail
+            return render_template("auth/login.html", username=username), 401
+        login_user(user, remember=bool(request.form.get("remember")))
+        audit.record(session, user, "login", user)
+        target = request.args.get("next", "")
+        if not target or urlsplit(target).netloc or not target.startswith("/"):
+            target = url_for("main.index")
+        return redirect(target)
+    return render_template("auth/login.html", username="")
+
+
+@bp.post("/logout")
+def logout():
+    if current_user.is_authenticated:
+        session = db_session()
+        audit.record(session, current_user._get_current_object(), "logout", None)
+    logout_user()
+    return redirect(url_for("auth.login"))

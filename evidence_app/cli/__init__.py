@@ -1,0 +1,23 @@
+"""The ``evidence`` command line: the group (``base``) with the commands of every feature."""
+
+from __future__ import annotations
+
+from evidence_app.cli import commands
+from evidence_app.cli.base import CommandError, cli, echo_json, unit_of_work
+from evidence_app.coverage import commands as coverage_commands
+from evidence_app.kpi import commands as kpi_commands
+
+__all__ = [
+    "CommandError",
+    "cli",
+    "commands",
+    "coverage_commands",
+    "echo_json",
+    "kpi_commands",
+    "main",
+    "unit_of_work",
+]
+
+
+def main() -> None:
+    cli(prog_name="evidence")

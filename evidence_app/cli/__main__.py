@@ -1,0 +1,5 @@
+"""``python -m evidence_app.cli``: the same as the ``evidence`` command."""
+
+from evidence_app.cli import main
+
+main()

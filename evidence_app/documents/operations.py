@@ -1,0 +1,106 @@
+"""Use cases on one document: links, versions, retry, delete, history."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evidence_app.admin import audit
+from evidence_app.documents.ingest import document_summary, resolve_code
+from evidence_app.documents.versions import add_document_version
+from evidence_app.runtime import Runtime
+from storage import AuditLog, Document, DocumentLink, DocumentVersion, User
+from storage._models import STATUS_PENDING
+
+
+class DocumentError(ValueError):
+    """A change to a document that cannot be made; the message is for the user."""
+
+
+def version_or_current(document: Document, number: int | None) -> DocumentVersion | None:
+    if number is None:
+        return document.current
+    return next((v for v in document.versions if v.number == number), None)
+
+
+def mimetype_for(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def history(session: Session, document: Document, limit: int = 50) -> list[AuditLog]:
+    return list(
+        session.scalars(
+            select(AuditLog)
+            .where(AuditLog.object_type == "document", AuditLog.object_id == document.id)
+            .order_by(AuditLog.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def link_by_code(
+    session: Session, document: Document, code: str, user: User | None
+) -> DocumentLink:
+    """Link the document to the entry (or indicator) with this code in its framework."""
+    code = code.strip()
+    if not code:
+        raise DocumentError("请输入佐证条目或指标编号，例如 2.3.4-1")
+    entry, indicator = resolve_code(session, document.framework_id, code)
+    if entry is None and indicator is None:
+        raise DocumentError(f"本指标体系中没有编号为 {code} 的佐证条目或指标")
+    for link in document.links:
+        if (entry is not None and link.entry_id == entry.id) or (
+            entry is None and indicator is not None and link.indicator_id == indicator.id
+        ):
+            raise DocumentError(f"已经关联到 {code}")
+    link = DocumentLink(
+        entry_id=entry.id if entry else None,
+        indicator_id=None if entry else indicator.id,
+        code=entry.code if entry else indicator.code,
+        created_by_id=user.id if user else None,
+    )
+    document.links.append(link)
+    session.flush()
+    audit.record(session, user, "document.link", document, code=link.code)
+    return link
+
+
+def unlink(session: Session, document: Document, link: DocumentLink, user: User | None) -> None:
+    code = link.code
+    document.links.remove(link)
+    session.flush()
+    audit.record(session, user, "document.unlink", document, code=code)
+
+
+def retry(session: Session, document: Document, user: User | None) -> None:
+    document.status = STATUS_PENDING
+    document.status_reason = ""
+    audit.record(session, user, "document.retry", document)
+
+
+def delete(session: Session, document: Document, user: User | None) -> None:
+    """Soft delete: hidden everywhere, bytes and rows kept for the audit trail."""
+    document.deleted = True
+    audit.record(session, user, "document.delete", document, title=document.title)
+
+
+def add_version(
+    session: Session,
+    runtime: Runtime,
+    document: Document,
+    stream: BinaryIO,
+    name: str,
+    user: User | None,
+) -> DocumentVersion:
+    """Store a new version; the document goes back to processing and to 待审."""
+    try:
+        return add_document_version(session, runtime, document, stream, name, user)
+    except ValueError as e:
+        raise DocumentError(str(e)) from e
+
+
+def summary(document: Document) -> dict[str, Any]:
+    return document_summary(document)

@@ -1,0 +1,219 @@
+"""Document pages: details, versions, links, download, page view, retry, delete."""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from evidence_app.admin import audit
+from evidence_app.auth.permissions import can, can_manage_document, can_read_document
+from evidence_app.auth.security import acting_user, forbid, require
+from evidence_app.documents import operations as document_service
+from evidence_app.documents.downloads import download_response
+from evidence_app.documents.preview import PreviewError, page_count, render_page_png
+from evidence_app.runtime import get_runtime
+from evidence_app.web import db_session
+from evidence_app.webui.helpers import get_or_404, int_arg
+from indexer import tokenize
+from storage import BlobNotFoundError, CatalogEntry, Document, DocumentLink, Indicator
+
+bp = Blueprint("documents", __name__, url_prefix="/documents")
+
+
+def readable_document(document_id: int) -> Document:
+    document = get_or_404(Document, document_id)
+    if not can_read_document(db_session(), acting_user(), document):
+        forbid("read_document")
+    return document
+
+
+def managed_document(document_id: int) -> Document:
+    document = get_or_404(Document, document_id)
+    if not can_manage_document(db_session(), acting_user(), document):
+        forbid("manage_document")
+    return document
+
+
+def query_terms(q: str) -> list[str]:
+    """Terms to highlight in a page view: the query's words and quoted phrases."""
+    phrases = re.findall(r'"([^"]+)"', q)
+    rest = re.sub(r'"[^"]*"', " ", q)
+    words = [
+        t.text for t in tokenize(rest) if t.text.strip() and len(t.text) > 1 or t.text.isdigit()
+    ]
+    return [p for p in phrases if p.strip()] + [w for w in rest.split() if w] + words
+
+
+@bp.get("/<int:document_id>")
+@require("read")
+def detail(document_id: int):
+    session = db_session()
+    document = readable_document(document_id)
+    user = acting_user()
+    entries = []
+    if document.framework_id:
+        entries = list(
+            session.scalars(
+                select(CatalogEntry)
+                .where(CatalogEntry.framework_id == document.framework_id)
+                .order_by(CatalogEntry.position)
+            )
+        )
+    return render_template(
+        "documents/detail.html",
+        doc=document,
+        entries=entries,
+        may_manage=can_manage_document(session, user, document),
+        may_review=can(user, "review"),
+        history=document_service.history(session, document),
+    )
+
+
+@bp.get("/<int:document_id>/download")
+@require("read")
+def download(document_id: int):
+    session = db_session()
+    document = readable_document(document_id)
+    version = document_service.version_or_current(document, int_arg("version"))
+    if version is None:
+        abort(404)
+    audit.record(session, acting_user(), "document.download", document, version=version.number)
+    return download_response(get_runtime(), version)
+
+
+@bp.get("/<int:document_id>/view")
+@require("read")
+def view(document_id: int):
+    document = readable_document(document_id)
+    q = request.args.get("q", "")[:200]
+    page = int_arg("page", 1, minimum=1)
+    pages = document.page_count or len(document.pages)
+    current = document.current
+    is_pdf = document.file_type == "pdf" and current is not None
+    if is_pdf and current is not None:
+        try:
+            # on S3 this downloads the PDF to a temporary file for pdfium
+            with get_runtime().blobs.local_path(current.blob_sha256) as path:
+                pages = page_count(path)
+        except (PreviewError, BlobNotFoundError):
+            is_pdf = False
+    page = min(page, max(pages, 1))
+    text_page = next((p for p in document.pages if p.number == page), None)
+    return render_template(
+        "documents/view.html",
+        doc=document,
+        page=page,
+        pages=pages,
+        q=q,
+        is_pdf=is_pdf,
+        text_page=text_page,
+        terms=query_terms(q) if q else [],
+    )
+
+
+@bp.get("/<int:document_id>/pages/<int:page>.png")
+@require("read")
+def page_image(document_id: int, page: int):
+    document = readable_document(document_id)
+    if document.file_type != "pdf" or document.current is None:
+        abort(404)
+    q = request.args.get("q", "")[:200]
+    width = int_arg("w", 1000, minimum=200) or 1000
+    try:
+        with get_runtime().blobs.local_path(document.current.blob_sha256) as path:
+            png = render_page_png(path, page, query_terms(q) if q else [], width=min(width, 2000))
+    except (PreviewError, BlobNotFoundError):
+        abort(404)
+    return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.post("/<int:document_id>/versions")
+@require("manage_documents")
+def new_version(document_id: int):
+    session = db_session()
+    document = managed_document(document_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择要上传的新版本文件。", "error")
+        return redirect(url_for("documents.detail", document_id=document.id))
+    try:
+        document_service.add_version(
+            session, get_runtime(), document, upload.stream, upload.filename, acting_user()
+        )
+    except document_service.DocumentError as e:
+        session.rollback()
+        flash(str(e), "error")
+        return redirect(url_for("documents.detail", document_id=document.id))
+    flash("已上传新版本，正在处理。旧版本仍可下载。", "success")
+    return redirect(url_for("documents.detail", document_id=document.id))
+
+
+@bp.post("/<int:document_id>/links")
+@require("manage_documents")
+def add_link(document_id: int):
+    session = db_session()
+    document = managed_document(document_id)
+    code = request.form.get("code", "").strip()
+    try:
+        link = document_service.link_by_code(session, document, code, acting_user())
+    except document_service.DocumentError as e:
+        session.rollback()
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify({"error": str(e)}), 400
+        flash(str(e), "error")
+        return redirect(url_for("documents.detail", document_id=document.id))
+    target = link.entry.code if link.entry else link.indicator.code
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"document_id": document.id, "linked": target})
+    flash(f"已关联到 {target}。", "success")
+    return redirect(url_for("documents.detail", document_id=document.id))
+
+
+@bp.post("/<int:document_id>/links/<int:link_id>/delete")
+@require("manage_documents")
+def remove_link(document_id: int, link_id: int):
+    session = db_session()
+    document = managed_document(document_id)
+    link = get_or_404(DocumentLink, link_id)
+    if link.document_id != document.id:
+        abort(404)
+    document_service.unlink(session, document, link, acting_user())
+    flash("已取消关联。", "success")
+    return redirect(url_for("documents.detail", document_id=document.id))
+
+
+@bp.post("/<int:document_id>/retry")
+@require("manage_documents")
+def retry(document_id: int):
+    session = db_session()
+    document = managed_document(document_id)
+    document_service.retry(session, document, acting_user())
+    flash("已重新加入处理队列。", "success")
+    return redirect(
+        request.form.get("next") or url_for("documents.detail", document_id=document.id)
+    )
+
+
+@bp.post("/<int:document_id>/delete")
+@require("manage_documents")
+def delete(document_id: int):
+    session = db_session()
+    document = managed_document(document_id)
+    document_service.delete(session, document, acting_user())
+    flash(f"已删除“{document.title}”（文件仍保留在存储中，可由管理员恢复）。", "success")
+    return redirect(url_for("main.index"))
+
+
+__all__ = ["bp", "Indicator"]

@@ -1,0 +1,139 @@
+"""The upload page: many files or ZIPs; each stored, linked by code, queued for processing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import IO
+
+from flask import Blueprint, jsonify, render_template, request
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from evidence_app.auth.permissions import scoped_indicator_ids
+from evidence_app.auth.security import acting_user, forbid, require, signed_in_user
+from evidence_app.documents.ingest import Upload, default_framework_id, ingest_uploads
+from evidence_app.runtime import get_runtime
+from evidence_app.web import db_session
+from evidence_app.webui.helpers import int_arg
+from storage import CatalogEntry, Document, Framework, Indicator
+
+bp = Blueprint("upload", __name__)
+
+
+@contextmanager
+def _stream_of(storage: FileStorage) -> Iterator[IO[bytes]]:
+    yield storage.stream
+
+
+def uploads_from_request(field: str = "files") -> list[Upload]:
+    files = request.files.getlist(field) or request.files.getlist("file")
+    uploads = []
+    for storage in files:
+        if not storage or not storage.filename:
+            continue
+        # browsers send a folder's relative path as the file name (webkitdirectory)
+        rel = request.form.get(f"path:{storage.filename}", "") or storage.filename
+        uploads.append(Upload(storage.filename, rel, partial(_stream_of, storage)))
+    return uploads
+
+
+def upload_target(session) -> tuple[int | None, int | None, int | None]:
+    """(framework_id, entry_id, indicator_id) from the form, checked against the user's scope."""
+    user = signed_in_user()
+    scope = scoped_indicator_ids(session, user)
+    entry_id = int_arg("entry_id", minimum=1)
+    indicator_id = int_arg("indicator_id", minimum=1)
+    framework_id = int_arg("framework_id", minimum=1)
+    if entry_id:
+        entry = session.get(CatalogEntry, entry_id)
+        if entry is None:
+            return framework_id, -1, None
+        if scope is not None and entry.indicator_id not in scope:
+            forbid("upload_outside_scope")
+        framework_id = entry.framework_id
+    elif indicator_id:
+        indicator = session.get(Indicator, indicator_id)
+        if indicator is None:
+            return framework_id, None, -1
+        if scope is not None and indicator.id not in scope:
+            forbid("upload_outside_scope")
+        framework_id = indicator.framework_id
+    elif scope is not None and not scope:
+        forbid("upload_outside_scope")
+    if framework_id is None:
+        framework_id = default_framework_id(session)
+    return framework_id, entry_id, indicator_id
+
+
+@bp.get("/upload")
+@require("upload")
+def page():
+    session = db_session()
+    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    entry = session.get(CatalogEntry, int_arg("entry_id", minimum=1) or 0)
+    indicator = session.get(Indicator, int_arg("indicator_id", minimum=1) or 0)
+    return render_template(
+        "upload/index.html", frameworks=frameworks, entry=entry, indicator=indicator
+    )
+
+
+class UploadRequestError(Exception):
+    """An upload request that cannot be served: message (Chinese) and HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def store_uploads(session):
+    """Store the request's files (ZIPs expanded); the commit queues them. The ingest report.
+
+    Shared by the upload page and the API, so both store exactly what the CLI stores."""
+    framework_id, entry_id, indicator_id = upload_target(session)
+    if entry_id == -1 or indicator_id == -1:
+        raise UploadRequestError("指定的佐证条目或指标不存在", 404)
+    if framework_id is not None and session.get(Framework, framework_id) is None:
+        raise UploadRequestError(f"指标体系 {framework_id} 不存在", 404)
+    uploads = uploads_from_request()
+    if not uploads:
+        raise UploadRequestError("缺少文件字段 files", 400)
+    runtime = get_runtime()
+    report = ingest_uploads(
+        session,
+        runtime,
+        uploads,
+        framework_id=framework_id,
+        user=acting_user(),
+        entry_id=entry_id,
+        indicator_id=indicator_id,
+    )
+    return report
+
+
+@bp.post("/upload")
+@require("upload")
+def receive():
+    try:
+        report = store_uploads(db_session())
+    except UploadRequestError as e:
+        return jsonify({"error": str(e)}), e.status
+    return jsonify(report.as_json())
+
+
+@bp.get("/queue")
+@require("queue")
+def queue():
+    session = db_session()
+    groups = {}
+    for status in ("pending", "processing", "failed", "encrypted", "unsupported", "empty"):
+        groups[status] = list(
+            session.scalars(
+                select(Document)
+                .where(Document.status == status, Document.deleted.is_(False))
+                .order_by(Document.updated_at.desc())
+                .limit(200)
+            )
+        )
+    return render_template("upload/queue.html", groups=groups)

@@ -1,0 +1,76 @@
+"""New versions of a document: the old bytes stay (versions are kept), the document is read
+again and goes back to 待审."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from evidence_app.admin import audit
+from evidence_app.documents.ingest import (
+    UploadRejected,
+    _ensure_blob,
+    clean_filename,
+)
+from evidence_app.review import operations as review
+from evidence_app.runtime import Runtime
+from evidence_app.uow import record_blob
+from indexer import file_type_from_name
+from storage import BlobTooLargeError, Document, DocumentVersion, User
+from storage._models import STATUS_PENDING
+
+
+def add_document_version(
+    session: Session,
+    runtime: Runtime,
+    document: Document,
+    stream: BinaryIO,
+    name: str,
+    user: User | None,
+) -> DocumentVersion:
+    """Store ``stream`` as the document's next version and reset its status and review;
+    the commit hands it to processing. Raises UploadRejected (message in Chinese). Flushes.
+    """
+    if document.deleted:
+        raise UploadRejected("文件已删除，不能上传新版本")
+    display = clean_filename(name)
+    try:
+        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
+    except BlobTooLargeError as e:
+        limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
+        raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    sha, size = stored.sha256, stored.size
+    record_blob(session, sha)
+    if size == 0:
+        raise UploadRejected("文件为空（0 字节）")
+    current = document.current
+    if current is not None and current.blob_sha256 == sha:
+        raise UploadRejected("新版本与当前版本内容相同")
+    _ensure_blob(session, sha, size)
+    version = DocumentVersion(
+        number=(current.number if current else 0) + 1,
+        blob_sha256=sha,
+        original_name=display,
+        size=size,
+        uploaded_by_id=user.id if user else None,
+    )
+    document.versions.append(version)
+    # a guess from the name; processing reads the content and sets the real type
+    document.file_type = file_type_from_name(display)
+    document.status = STATUS_PENDING
+    document.status_reason = ""
+    session.flush()
+    audit.record(
+        session,
+        user,
+        "document.new_version",
+        document,
+        version=version.number,
+        name=display,
+        sha256=sha,
+        size=size,
+        previous_sha256=current.blob_sha256 if current else None,
+    )
+    review.on_new_version(session, document, user)
+    return version

@@ -1,0 +1,121 @@
+"""Home, the indicator tree, indicator details, framework import."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from evidence_app.auth.permissions import can, scoped_indicator_ids
+from evidence_app.auth.security import acting_user, require, signed_in_user
+from evidence_app.coverage.overview import framework_overview, indicator_documents
+from evidence_app.frameworks import FrameworkImportError
+from evidence_app.frameworks import operations as framework_service
+from evidence_app.web import db_session
+from evidence_app.webui.helpers import get_or_404
+from storage import CatalogEntry, Framework, ImportAnomaly, Indicator
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+@require("read")
+def index():
+    session = db_session()
+    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    overviews = [framework_overview(session, fw) for fw in frameworks]
+    return render_template("main/index.html", overviews=overviews)
+
+
+@bp.get("/frameworks/<int:framework_id>")
+@require("read")
+def framework(framework_id: int):
+    session = db_session()
+    fw = get_or_404(Framework, framework_id)
+    overview = framework_overview(session, fw)
+    anomalies = list(
+        session.scalars(
+            select(ImportAnomaly)
+            .where(ImportAnomaly.framework_id == fw.id)
+            .order_by(ImportAnomaly.id)
+        )
+    )
+    return render_template("main/framework.html", fw=fw, overview=overview, anomalies=anomalies)
+
+
+@bp.get("/indicators/<int:indicator_id>")
+@require("read")
+def indicator(indicator_id: int):
+    session = db_session()
+    node = session.scalars(
+        select(Indicator)
+        .where(Indicator.id == indicator_id)
+        .options(selectinload(Indicator.entries), selectinload(Indicator.children))
+    ).first()
+    if node is None:
+        return render_template("errors/error.html", code=404, message="指标不存在。"), 404
+    user = signed_in_user()
+    scope = scoped_indicator_ids(session, user)
+    may_upload = can(user, "upload") and (scope is None or node.id in scope)
+    by_entry, direct = indicator_documents(session, node)
+    ancestors: list[Indicator] = []
+    parent = node.parent
+    while parent is not None:
+        ancestors.insert(0, parent)
+        parent = parent.parent
+    return render_template(
+        "main/indicator.html",
+        node=node,
+        ancestors=ancestors,
+        by_entry=by_entry,
+        direct=direct,
+        may_upload=may_upload,
+    )
+
+
+@bp.route("/frameworks/import", methods=["GET", "POST"])
+@require("frameworks_import")
+def import_framework():
+    if request.method == "GET":
+        return render_template("main/import.html")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择指标表文件（DOCX、XLSX、CSV 或 PDF）。", "error")
+        return render_template("main/import.html"), 400
+    session = db_session()
+    name = request.form.get("name", "").strip() or None
+    year = request.form.get("year", "").strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table"
+        upload.save(path)
+        try:
+            report = framework_service.import_framework_file(
+                session,
+                path,
+                name=name,
+                year=int(year) if year.isdigit() else None,
+                user=acting_user(),
+                source_name=upload.filename,
+            )
+        except FrameworkImportError as e:
+            session.rollback()
+            flash(f"导入失败：{e}", "error")
+            return render_template("main/import.html"), 400
+    verb = "已导入" if report["created"] else "已更新"
+    flash(
+        f"{verb}指标体系“{report['name']}”：三级指标 {report['indicators']} 个，"
+        f"佐证条目 {report['entries']} 条，发现 {len(report['anomalies'])} 处编号问题。",
+        "success",
+    )
+    return redirect(url_for("main.framework", framework_id=report["framework_id"]))
+
+
+@bp.app_template_global()
+def entry_count(indicator: Indicator) -> int:
+    return len(indicator.entries)
+
+
+__all__ = ["bp", "CatalogEntry"]

@@ -1,0 +1,1 @@
+"""Internal review: document verdicts, expert scores per indicator, comments."""

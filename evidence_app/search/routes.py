@@ -1,0 +1,80 @@
+"""The search page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from sqlalchemy import select
+
+from evidence_app.auth.permissions import readable_document_ids
+from evidence_app.auth.security import acting_user, require
+from evidence_app.runtime import get_runtime
+from evidence_app.search.operations import search_documents
+from evidence_app.web import db_session
+from evidence_app.webui.helpers import int_arg
+from storage import DOCUMENT_STATUSES, Framework
+
+bp = Blueprint("search", __name__)
+
+PER_PAGE = 20
+FILE_TYPES = {
+    "pdf": "PDF",
+    "docx": "Word",
+    "doc": "Word 97-2003",
+    "xlsx": "Excel",
+    "xls": "Excel 97-2003",
+    "text": "文本/CSV",
+    "image": "图片",
+}
+STATUS_LABELS = {
+    "pending": "等待处理",
+    "processing": "处理中",
+    "indexed": "已索引",
+    "failed": "处理失败",
+    "empty": "无文字",
+    "encrypted": "已加密",
+    "unsupported": "不支持",
+}
+
+
+@bp.get("/search")
+@require("search")
+def search():
+    session = db_session()
+    q = request.args.get("q", "").strip()[:200]
+    framework_id = int_arg("framework", minimum=1)
+    indicator = request.args.get("indicator", "").strip()[:40]
+    file_type = request.args.get("type", "") if request.args.get("type") in FILE_TYPES else ""
+    status = (
+        request.args.get("status", "") if request.args.get("status") in DOCUMENT_STATUSES else ""
+    )
+    page = int_arg("page", 1, minimum=1) or 1
+    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    result = None
+    if q:
+        result = search_documents(
+            session,
+            get_runtime(),
+            q,
+            framework_id=framework_id,
+            indicator=indicator or None,
+            file_type=file_type or None,
+            status=status or None,
+            doc_ids=readable_document_ids(session, acting_user()),
+            limit=PER_PAGE,
+            offset=(page - 1) * PER_PAGE,
+        )
+    pages = ((result["total"] + PER_PAGE - 1) // PER_PAGE) if result else 0
+    return render_template(
+        "search/index.html",
+        q=q,
+        result=result,
+        frameworks=frameworks,
+        framework_id=framework_id,
+        indicator=indicator,
+        file_type=file_type,
+        status=status,
+        page=page,
+        pages=pages,
+        file_types=FILE_TYPES,
+        status_labels=STATUS_LABELS,
+    )

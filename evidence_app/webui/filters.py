@@ -1,0 +1,79 @@
+"""Template filters and globals: labels, sizes, dates, permissions."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from flask import Flask
+from markupsafe import Markup, escape
+
+from evidence_app.auth.permissions import ROLE_LABELS, can
+from evidence_app.auth.security import acting_user
+
+STATUS_LABELS = {
+    "pending": "等待处理",
+    "processing": "处理中",
+    "indexed": "已索引",
+    "failed": "处理失败",
+    "empty": "无文字",
+    "encrypted": "已加密",
+    "unsupported": "不支持",
+}
+REVIEW_LABELS = {"pending": "待审", "approved": "通过", "needs_more": "需补充"}
+STATE_LABELS = {
+    "complete": "齐全",
+    "partial": "部分",
+    "none": "缺失",
+    "na": "不适用",
+    "not_applicable": "不适用",
+}
+
+
+def filesize(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def localtime(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def points(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def highlight(text: str, terms: list[str]) -> Markup:
+    """HTML-escaped text with each term wrapped in <mark> (longest terms first)."""
+    escaped = str(escape(text or ""))
+    words = sorted({str(escape(t)) for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not words:
+        return Markup(escaped)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    return Markup(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped))
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(highlight)
+    app.add_template_filter(filesize)
+    app.add_template_filter(localtime)
+    app.add_template_filter(points)
+
+    @app.context_processor
+    def inject():
+        user = acting_user()
+        return {
+            "me": user,
+            "can": lambda permission: can(user, permission),
+            "status_labels": STATUS_LABELS,
+            "review_labels": REVIEW_LABELS,
+            "state_labels": STATE_LABELS,
+            "role_labels": ROLE_LABELS,
+            "url_rules": app.view_functions,
+        }
