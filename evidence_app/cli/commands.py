@@ -409,7 +409,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     get_runtime().check_schema()
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"佐证材料库运行于 http://{host}:{port}/", err=True)
     serve(
         app,

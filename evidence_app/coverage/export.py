@@ -24,6 +24,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -115,6 +117,13 @@ def coverage_report(
     }
 
 
+def _first_sheet(wb: Workbook) -> Worksheet:
+    """A new workbook's one sheet."""
+    ws = wb.active
+    assert isinstance(ws, Worksheet)
+    return ws
+
+
 def _style_sheet(ws: Any, widths: list[int]) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -140,15 +149,13 @@ def write_coverage_xlsx(
     findings: list[Finding] | None = None,
 ) -> None:
     """The coverage report as a workbook: 汇总, 指标, 佐证条目, 问题清单."""
-    from openpyxl import Workbook
-
     coverage = coverage or compute_coverage(session, framework_id)
     if findings is None:
         findings = compute_findings(session, framework_id, coverage=coverage, today=today)
     scores = expert_scores(session, framework_id)
     s = coverage.summary()
     wb = Workbook()
-    ws = wb.active
+    ws = _first_sheet(wb)
     ws.title = "汇总"
     ws.append(["项目", "数值"])
     rows: list[tuple[str, Any]] = [
@@ -267,9 +274,9 @@ def write_coverage_xlsx(
             ]
         )
     _style_sheet(ws, [10, 16, 24, 14, 80, 22])
-    for ws in wb.worksheets:
-        for row in ws.iter_rows(min_row=2):
-            for cell in row:
+    for sheet in wb.worksheets:
+        for cells in sheet.iter_rows(min_row=2):
+            for cell in cells:
                 if isinstance(cell.value, date):
                     cell.number_format = "yyyy-mm-dd"
     wb.save(out)
@@ -527,10 +534,8 @@ def _catalog_values(row: CatalogRow) -> list[Any]:
 
 
 def catalog_xlsx(plan: PackagePlan) -> bytes:
-    from openpyxl import Workbook
-
     wb = Workbook()
-    ws = wb.active
+    ws = _first_sheet(wb)
     ws.title = CATALOG_NAME
     ws.append(CATALOG_HEADER)
     for row in plan.catalog:

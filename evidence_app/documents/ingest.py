@@ -14,10 +14,11 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -227,13 +228,9 @@ def uploads_from_paths(paths: Iterable[Path]) -> Iterator[Upload | tuple[str, st
                         yield (fname, "符号链接未导入")
                         continue
                     rel = full.relative_to(base).as_posix()
-                    yield Upload(
-                        fname, rel, lambda full=full: _open_path(full), full.stat().st_size
-                    )
+                    yield Upload(fname, rel, partial(_open_path, full), full.stat().st_size)
         elif path.is_file():
-            yield Upload(
-                path.name, path.name, lambda path=path: _open_path(path), path.stat().st_size
-            )
+            yield Upload(path.name, path.name, partial(_open_path, path), path.stat().st_size)
         else:
             yield (path.name or str(path), "文件不存在")
 
@@ -247,16 +244,15 @@ def _ensure_blob(session: Session, sha: str, size: int) -> None:
     dialect = session.get_bind().dialect.name
     values = {"sha256": sha, "size": size, "created_at": utcnow()}
     if dialect == "postgresql":
-        stmt = pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+        session.execute(
+            pg_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
+        )
     elif dialect == "sqlite":
-        stmt = (
+        session.execute(
             sqlite_insert(Blob).values(**values).on_conflict_do_nothing(index_elements=["sha256"])
         )
-    else:  # pragma: no cover - other databases are not supported
-        if session.get(Blob, sha) is None:
-            session.add(Blob(**values))
-        return
-    session.execute(stmt)
+    elif session.get(Blob, sha) is None:  # pragma: no cover - other databases: not supported
+        session.add(Blob(**values))
 
 
 def _lock_upload_key(session: Session, key: str) -> None:
@@ -675,9 +671,10 @@ def process_documents(
         results = [(w, extract_document(runtime, w)) for w in work]
         with runtime.unit_of_work() as session:
             for w, found in results:
-                document = session.get(Document, w.document_id)
-                if document is None or document.deleted:
+                stored = session.get(Document, w.document_id)
+                if stored is None or stored.deleted:
                     continue
+                document = stored
                 _store_pages(session, document, found.pages)
                 document.file_type = found.file_type
                 document.status = found.status
@@ -689,7 +686,7 @@ def process_documents(
 
 
 def _store_pages(session: Session, document: Document, pages: list[Any]) -> None:
-    session.execute(DocumentPage.__table__.delete().where(DocumentPage.document_id == document.id))
+    session.execute(delete(DocumentPage).where(DocumentPage.document_id == document.id))
     session.expire(document, ["pages"])
     for p in pages:
         session.add(

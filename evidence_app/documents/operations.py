@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -51,6 +51,8 @@ def link_by_code(
     entry, indicator = resolve_code(session, document.framework_id, code)
     if entry is None and indicator is None:
         raise DocumentError(f"本指标体系中没有编号为 {code} 的佐证条目或指标")
+    target = entry or indicator
+    assert target is not None
     for link in document.links:
         if (entry is not None and link.entry_id == entry.id) or (
             entry is None and indicator is not None and link.indicator_id == indicator.id
@@ -58,8 +60,8 @@ def link_by_code(
             raise DocumentError(f"已经关联到 {code}")
     link = DocumentLink(
         entry_id=entry.id if entry else None,
-        indicator_id=None if entry else indicator.id,
-        code=entry.code if entry else indicator.code,
+        indicator_id=indicator.id if entry is None and indicator is not None else None,
+        code=target.code,
         created_by_id=user.id if user else None,
     )
     document.links.append(link)
@@ -91,7 +93,7 @@ def add_version(
     session: Session,
     runtime: Runtime,
     document: Document,
-    stream: BinaryIO,
+    stream: IO[bytes],
     name: str,
     user: User | None,
 ) -> DocumentVersion:

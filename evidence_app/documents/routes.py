@@ -98,7 +98,7 @@ def download(document_id: int):
 def view(document_id: int):
     document = readable_document(document_id)
     q = request.args.get("q", "")[:200]
-    page = int_arg("page", 1, minimum=1)
+    page = int_arg("page", 1, minimum=1) or 1
     pages = document.page_count or len(document.pages)
     current = document.current
     is_pdf = document.file_type == "pdf" and current is not None
@@ -174,7 +174,7 @@ def add_link(document_id: int):
             return jsonify({"error": str(e)}), 400
         flash(str(e), "error")
         return redirect(url_for("documents.detail", document_id=document.id))
-    target = link.entry.code if link.entry else link.indicator.code
+    target = link.code
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"document_id": document.id, "linked": target})
     flash(f"已关联到 {target}。", "success")

@@ -3,7 +3,7 @@ again and goes back to 待审."""
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ def add_document_version(
     session: Session,
     runtime: Runtime,
     document: Document,
-    stream: BinaryIO,
+    stream: IO[bytes],
     name: str,
     user: User | None,
 ) -> DocumentVersion:
