@@ -20,8 +20,7 @@ from sqlalchemy import select
 from evidence_app.documents.ingest import process_documents
 from evidence_app.runtime import Runtime
 from evidence_app.search.indexing import sync_index
-from storage import Document, utcnow
-from storage._models import STATUS_PENDING, STATUS_PROCESSING
+from storage import Document, DocumentStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +104,11 @@ def recover_stale(runtime: Runtime, older_than: timedelta = STALE_AFTER) -> list
             session.scalars(
                 select(Document.id).where(
                     Document.deleted.is_(False),
-                    (Document.status == STATUS_PENDING)
-                    | ((Document.status == STATUS_PROCESSING) & (Document.updated_at < cutoff)),
+                    (Document.status == DocumentStatus.PENDING)
+                    | (
+                        (Document.status == DocumentStatus.PROCESSING)
+                        & (Document.updated_at < cutoff)
+                    ),
                 )
             )
         )

@@ -25,11 +25,13 @@ from storage._models import (
     DocumentLink,
     DocumentPage,
     DocumentReview,
+    DocumentStatus,
     DocumentVersion,
     Framework,
     ImportAnomaly,
     Indicator,
     IndicatorReview,
+    ReviewStatus,
     TextSignature,
     User,
     UserAssignment,
@@ -39,6 +41,8 @@ from storage._s3 import S3BlobStore
 
 __all__ = [
     "DOCUMENT_STATUSES",
+    "DocumentStatus",
+    "ReviewStatus",
     "REVIEW_STATUSES",
     "ROLES",
     "ApiToken",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -33,23 +34,31 @@ NAMING = {
 
 ROLES = ("admin", "staff", "reviewer", "auditor")
 
-# Document processing states.
-STATUS_PENDING = "pending"
-STATUS_PROCESSING = "processing"
-STATUS_INDEXED = "indexed"
-STATUS_FAILED = "failed"
-STATUS_EMPTY = "empty"
-STATUS_ENCRYPTED = "encrypted"
-STATUS_UNSUPPORTED = "unsupported"
-DOCUMENT_STATUSES = (
-    STATUS_PENDING,
-    STATUS_PROCESSING,
-    STATUS_INDEXED,
-    STATUS_FAILED,
-    STATUS_EMPTY,
-    STATUS_ENCRYPTED,
-    STATUS_UNSUPPORTED,
-)
+
+class DocumentStatus(StrEnum):
+    """Where a document is in processing (stored as its value)."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+    EMPTY = "empty"
+    ENCRYPTED = "encrypted"
+    UNSUPPORTED = "unsupported"
+
+
+DOCUMENT_STATUSES = tuple(DocumentStatus)
+
+
+class ReviewStatus(StrEnum):
+    """A document's review state (待审 / 通过 / 需补充)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    NEEDS_MORE = "needs_more"
+
+
+REVIEW_STATUSES = tuple(ReviewStatus)
 
 
 def utcnow() -> datetime:
@@ -266,7 +275,7 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text)
     code: Mapped[str] = mapped_column(String(40), default="", index=True)
     file_type: Mapped[str] = mapped_column(String(20), default="")
-    status: Mapped[str] = mapped_column(String(20), default=STATUS_PENDING, index=True)
+    status: Mapped[str] = mapped_column(String(20), default=DocumentStatus.PENDING, index=True)
     status_reason: Mapped[str] = mapped_column(Text, default="")
     page_count: Mapped[int] = mapped_column(Integer, default=0)
     ocr_pages: Mapped[int] = mapped_column(Integer, default=0)
@@ -401,13 +410,6 @@ class UserAssignment(Base):
 
     user: Mapped[User] = relationship()
     indicator: Mapped[Indicator] = relationship()
-
-
-# Review states of a document (待审 / 通过 / 需补充).
-REVIEW_PENDING = "pending"
-REVIEW_APPROVED = "approved"
-REVIEW_NEEDS_MORE = "needs_more"
-REVIEW_STATUSES = (REVIEW_PENDING, REVIEW_APPROVED, REVIEW_NEEDS_MORE)
 
 
 class DocumentReview(Base):

@@ -35,15 +35,6 @@ KIND_LABELS = {
     "ocr_only": "仅 OCR 文字",
 }
 SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
-STATUS_LABELS = {
-    "pending": "待处理",
-    "processing": "处理中",
-    "indexed": "已索引",
-    "failed": "解析失败",
-    "empty": "无文字内容",
-    "encrypted": "已加密",
-    "unsupported": "不支持的格式",
-}
 
 NEAR_DUPLICATE_THRESHOLD = 0.8
 

@@ -35,16 +35,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import CatalogEntry, Document, DocumentLink, Framework, Indicator
-from storage._models import (
-    REVIEW_APPROVED,
-    STATUS_INDEXED,
-    STATUS_PENDING,
-    STATUS_PROCESSING,
+from storage import (
+    CatalogEntry,
+    Document,
+    DocumentLink,
+    DocumentStatus,
+    Framework,
+    Indicator,
+    ReviewStatus,
 )
 
-USABLE_STATUSES = frozenset({STATUS_INDEXED})
-PENDING_STATUSES = frozenset({STATUS_PENDING, STATUS_PROCESSING})
+USABLE_STATUSES = frozenset({DocumentStatus.INDEXED})
+PENDING_STATUSES = frozenset({DocumentStatus.PENDING, DocumentStatus.PROCESSING})
 
 ENTRY_FILLED = "filled"
 ENTRY_PENDING = "pending"
@@ -533,7 +535,7 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
         document_status[doc_id] = (status, review)
         kind = document_class(status)
         getattr(entry, kind).append(doc_id)
-        if kind == "usable" and review == REVIEW_APPROVED:
+        if kind == "usable" and review == ReviewStatus.APPROVED:
             entry.approved = True
 
     direct_links = session.execute(
@@ -560,7 +562,7 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
         document_status[doc_id] = (status, review)
         kind = document_class(status)
         getattr(node, f"direct_{kind}").append(doc_id)
-        if kind == "usable" and review == REVIEW_APPROVED:
+        if kind == "usable" and review == ReviewStatus.APPROVED:
             node.direct_approved = True
 
     for n in nodes:

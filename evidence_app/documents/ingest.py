@@ -51,6 +51,7 @@ from storage import (
     Document,
     DocumentLink,
     DocumentPage,
+    DocumentStatus,
     DocumentVersion,
     Framework,
     Indicator,
@@ -58,15 +59,6 @@ from storage import (
     StorageFullError,
     User,
     utcnow,
-)
-from storage._models import (
-    STATUS_EMPTY,
-    STATUS_ENCRYPTED,
-    STATUS_FAILED,
-    STATUS_INDEXED,
-    STATUS_PENDING,
-    STATUS_PROCESSING,
-    STATUS_UNSUPPORTED,
 )
 
 log = logging.getLogger(__name__)
@@ -321,7 +313,7 @@ def store_stream(
         code=code,
         # a guess from the name; processing reads the content and sets the real type
         file_type=file_type_from_name(display),
-        status=STATUS_PENDING,
+        status=DocumentStatus.PENDING,
         source_path=clean_path(rel_path),
         uploaded_by_id=user.id if user else None,
     )
@@ -441,7 +433,7 @@ def ingest_uploads(
             return
         report.accepted += 1
         docs.append(document)
-        if not duplicate and document.status == STATUS_PENDING:
+        if not duplicate and document.status == DocumentStatus.PENDING:
             new_ids.append(document.id)
         if progress:
             progress(name)
@@ -592,7 +584,7 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
     Never raises for bad files. The blob is read through ``local_path`` (the file itself
     locally, a temporary download from S3) because the extractors read paths."""
     if work.sha256 is None:
-        return _Extracted(STATUS_FAILED, "没有文件版本", [], work.file_type)
+        return _Extracted(DocumentStatus.FAILED, "没有文件版本", [], work.file_type)
     cfg = runtime.config
     file_type = work.file_type
     try:
@@ -608,24 +600,30 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
                 )
             )
     except EncryptedError as e:
-        return _Extracted(STATUS_ENCRYPTED, f"文件已加密，无法读取内容（{e}）", [], file_type)
+        return _Extracted(
+            DocumentStatus.ENCRYPTED, f"文件已加密，无法读取内容（{e}）", [], file_type
+        )
     except UnsupportedFormatError as e:
-        return _Extracted(STATUS_UNSUPPORTED, f"不支持的文件类型（{e}）", [], file_type)
+        return _Extracted(DocumentStatus.UNSUPPORTED, f"不支持的文件类型（{e}）", [], file_type)
     except ExtractionError as e:
-        return _Extracted(STATUS_FAILED, f"文件已损坏或无法解析（{e}）", [], file_type)
+        return _Extracted(DocumentStatus.FAILED, f"文件已损坏或无法解析（{e}）", [], file_type)
     except (BlobNotFoundError, FileNotFoundError):
-        return _Extracted(STATUS_FAILED, "存储中找不到原文件", [], file_type)
+        return _Extracted(DocumentStatus.FAILED, "存储中找不到原文件", [], file_type)
     except StorageError as e:  # the store is unreachable: retried by hand once it is back
         log.warning("document %s: could not read its blob: %s", work.document_id, e)
-        return _Extracted(STATUS_FAILED, f"读取存储失败，请稍后重试（{e}）", [], file_type)
+        return _Extracted(DocumentStatus.FAILED, f"读取存储失败，请稍后重试（{e}）", [], file_type)
     except MemoryError:
-        return _Extracted(STATUS_FAILED, "文件过大，解析时内存不足", [], file_type)
+        return _Extracted(DocumentStatus.FAILED, "文件过大，解析时内存不足", [], file_type)
     except Exception as e:  # a bug or a library crash must not lose the upload
         log.exception("extraction crashed for document %s", work.document_id)
-        return _Extracted(STATUS_FAILED, f"解析出错（{type(e).__name__}: {e}）", [], file_type)
+        return _Extracted(
+            DocumentStatus.FAILED, f"解析出错（{type(e).__name__}: {e}）", [], file_type
+        )
     if not any(p.text.strip() for p in pages):
-        return _Extracted(STATUS_EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type)
-    return _Extracted(STATUS_INDEXED, "", pages, file_type)
+        return _Extracted(
+            DocumentStatus.EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type
+        )
+    return _Extracted(DocumentStatus.INDEXED, "", pages, file_type)
 
 
 def process_documents(
@@ -653,11 +651,11 @@ def process_documents(
                 if document.deleted:
                     continue
                 if unfinished_only and document.status not in (
-                    STATUS_PENDING,
-                    STATUS_PROCESSING,
+                    DocumentStatus.PENDING,
+                    DocumentStatus.PROCESSING,
                 ):
                     continue
-                document.status = STATUS_PROCESSING
+                document.status = DocumentStatus.PROCESSING
                 document.status_reason = ""
                 current = document.current
                 work.append(

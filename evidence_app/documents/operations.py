@@ -12,8 +12,7 @@ from evidence_app.admin import audit
 from evidence_app.documents.ingest import document_summary, resolve_code
 from evidence_app.documents.versions import add_document_version
 from evidence_app.runtime import Runtime
-from storage import AuditLog, Document, DocumentLink, DocumentVersion, User
-from storage._models import STATUS_PENDING
+from storage import AuditLog, Document, DocumentLink, DocumentStatus, DocumentVersion, User
 
 
 class DocumentError(ValueError):
@@ -78,7 +77,7 @@ def unlink(session: Session, document: Document, link: DocumentLink, user: User 
 
 
 def retry(session: Session, document: Document, user: User | None) -> None:
-    document.status = STATUS_PENDING
+    document.status = DocumentStatus.PENDING
     document.status_reason = ""
     audit.record(session, user, "document.retry", document)
 

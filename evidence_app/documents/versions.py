@@ -17,8 +17,7 @@ from evidence_app.review import operations as review
 from evidence_app.runtime import Runtime
 from evidence_app.uow import record_blob
 from indexer import file_type_from_name
-from storage import BlobTooLargeError, Document, DocumentVersion, User
-from storage._models import STATUS_PENDING
+from storage import BlobTooLargeError, Document, DocumentStatus, DocumentVersion, User
 
 
 def add_document_version(
@@ -58,7 +57,7 @@ def add_document_version(
     document.versions.append(version)
     # a guess from the name; processing reads the content and sets the real type
     document.file_type = file_type_from_name(display)
-    document.status = STATUS_PENDING
+    document.status = DocumentStatus.PENDING
     document.status_reason = ""
     session.flush()
     audit.record(

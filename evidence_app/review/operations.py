@@ -13,17 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
+from evidence_app.documents.status import REVIEW_LABELS
 from storage import (
+    REVIEW_STATUSES,
     Comment,
     Document,
     DocumentReview,
     Indicator,
     IndicatorReview,
+    ReviewStatus,
     User,
 )
-from storage._models import REVIEW_PENDING, REVIEW_STATUSES
 
-REVIEW_LABELS = {"pending": "待审", "approved": "通过", "needs_more": "需补充"}
 REVIEWER_ROLES = ("reviewer", "admin")
 COMMENTER_ROLES = ("reviewer", "admin", "staff", "auditor")
 MAX_COMMENT = 5000
@@ -96,14 +97,14 @@ def review_document(
 def on_new_version(session: Session, document: Document, user: User | None) -> None:
     """A new version was uploaded: the earlier verdict no longer applies, back to 待审."""
     previous = document.review_status
-    document.review_status = REVIEW_PENDING
-    if previous != REVIEW_PENDING:
+    document.review_status = ReviewStatus.PENDING
+    if previous != ReviewStatus.PENDING:
         session.add(
             DocumentReview(
                 document_id=document.id,
                 version_number=_version_number(document),
                 reviewer_id=user.id if user else None,
-                status=REVIEW_PENDING,
+                status=ReviewStatus.PENDING,
                 comment="上传了新版本，需重新审核",
             )
         )

@@ -29,14 +29,14 @@ from storage import (
     CatalogEntry,
     Document,
     DocumentLink,
+    DocumentStatus,
     Indicator,
     utcnow,
 )
-from storage._models import STATUS_FAILED, STATUS_PENDING, STATUS_PROCESSING
 
 log = logging.getLogger(__name__)
 
-UNFINISHED = (STATUS_PENDING, STATUS_PROCESSING)
+UNFINISHED = (DocumentStatus.PENDING, DocumentStatus.PROCESSING)
 YEAR_RE = re.compile(r"(20\d{2})\s*年")
 BATCH = 200
 
@@ -225,9 +225,9 @@ class IndexFollower:
                     document = rows.get(doc_id)
                     if document is None or document.deleted:
                         remove.append(doc_id)
-                    elif document.status == STATUS_PENDING:
+                    elif document.status == DocumentStatus.PENDING:
                         pending.append(doc_id)
-                    elif document.status != STATUS_PROCESSING:
+                    elif document.status != DocumentStatus.PROCESSING:
                         pages = changes.pages.get(doc_id)
                         if pages is not None:
                             pages = [p for p in pages if p.text.strip()]
@@ -270,7 +270,7 @@ class IndexFollower:
 
         This unit's own effects are muted: the index is failing, so they would fail again."""
         for document in session.scalars(select(Document).where(Document.id.in_(ids))):
-            document.status = STATUS_FAILED
+            document.status = DocumentStatus.FAILED
             document.status_reason = f"索引写入失败，可重试（{type(error).__name__}: {error}）"
             document.updated_at = utcnow()
         with self.paused():

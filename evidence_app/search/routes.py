@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from evidence_app.auth.permissions import readable_document_ids
 from evidence_app.auth.security import acting_user, require
+from evidence_app.documents.status import STATUS_LABELS
 from evidence_app.runtime import get_runtime
 from evidence_app.search.operations import search_documents
 from evidence_app.web import db_session
@@ -24,15 +25,6 @@ FILE_TYPES = {
     "xls": "Excel 97-2003",
     "text": "文本/CSV",
     "image": "图片",
-}
-STATUS_LABELS = {
-    "pending": "等待处理",
-    "processing": "处理中",
-    "indexed": "已索引",
-    "failed": "处理失败",
-    "empty": "无文字",
-    "encrypted": "已加密",
-    "unsupported": "不支持",
 }
 
 

@@ -10,17 +10,8 @@ from markupsafe import Markup, escape
 
 from evidence_app.auth.permissions import ROLE_LABELS, can
 from evidence_app.auth.security import acting_user
+from evidence_app.documents.status import REVIEW_LABELS, STATUS_LABELS
 
-STATUS_LABELS = {
-    "pending": "等待处理",
-    "processing": "处理中",
-    "indexed": "已索引",
-    "failed": "处理失败",
-    "empty": "无文字",
-    "encrypted": "已加密",
-    "unsupported": "不支持",
-}
-REVIEW_LABELS = {"pending": "待审", "approved": "通过", "needs_more": "需补充"}
 STATE_LABELS = {
     "complete": "齐全",
     "partial": "部分",

@@ -54,12 +54,12 @@ from evidence_app.coverage.finding import (
     NEAR_DUPLICATE_THRESHOLD,
     SEVERITIES,
     SEVERITY_LABELS,
-    STATUS_LABELS,
     Finding,
 )
 from evidence_app.coverage.findings import _anomalies, _documents, _duplicates, _evidence
 from evidence_app.coverage.findings._shared import FindingContext, _framework_documents
 from evidence_app.coverage.operations import Coverage, compute_coverage
+from evidence_app.documents.status import STATUS_LABELS
 from evidence_app.kpi.operations import KPI_KIND_LABELS, kpi_finding_objects
 
 __all__ = [

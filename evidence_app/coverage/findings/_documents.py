@@ -9,7 +9,6 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from evidence_app.coverage.finding import (
-    STATUS_LABELS,
     Finding,
 )
 from evidence_app.coverage.findings._shared import FindingContext, _chunks, _Doc, _link_codes
@@ -17,6 +16,7 @@ from evidence_app.coverage.operations import (
     Coverage,
     document_class,
 )
+from evidence_app.documents.status import STATUS_LABELS
 from storage import (
     DocumentPage,
 )
