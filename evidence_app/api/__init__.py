@@ -1,1 +1,51 @@
-"""The REST API's shared plumbing (token auth, JSON errors, OpenAPI) and its routes."""
+"""The REST API's shared plumbing: the ``/api/v1`` blueprint, bearer-token authentication,
+JSON errors and the OpenAPI description. Each feature adds its endpoints to ``bp`` in its own
+``routes`` module, next to its pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from evidence_app.api.openapi import spec
+from evidence_app.auth.security import csrf
+from evidence_app.auth.users import user_for_token
+from evidence_app.runtime import get_runtime
+from evidence_app.web import db_session
+
+__all__ = ["bp"]
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)  # token-authenticated; cookies are not accepted here
+
+
+@bp.before_request
+def authenticate_token() -> None:
+    g.api_only = True
+    g.api_user = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        session = db_session()
+        g.api_user = user_for_token(session, header[7:].strip())
+
+
+@bp.errorhandler(HTTPException)
+def json_error(e: HTTPException) -> tuple[Response, int]:
+    messages = {
+        400: "请求无效",
+        401: "未登录或令牌无效",
+        403: "没有权限",
+        404: "资源不存在",
+        405: "不支持的请求方法",
+        413: "上传内容超过大小上限",
+    }
+    message = messages.get(e.code or 500, e.name)
+    if e.code == 413:
+        limit = get_runtime().config.MAX_CONTENT_LENGTH // 1024**2
+        message = f"上传内容超过大小上限（单次请求最多 {limit} MB）"
+    return jsonify({"error": message}), e.code or 500
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(spec())

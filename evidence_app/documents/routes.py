@@ -18,10 +18,12 @@ from flask import (
 from sqlalchemy import select
 
 from evidence_app.admin import audit
+from evidence_app.api import bp as api
 from evidence_app.auth.permissions import can, can_manage_document, can_read_document
 from evidence_app.auth.security import acting_user, forbid, require
 from evidence_app.documents import operations as document_service
 from evidence_app.documents.downloads import download_response
+from evidence_app.documents.ingest import document_summary
 from evidence_app.documents.preview import PreviewError, page_count, render_page_png
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session
@@ -217,3 +219,114 @@ def delete(document_id: int):
 
 
 __all__ = ["bp", "Indicator"]
+
+
+# -- REST API (/api/v1) ----------------------------------------------------------------------
+
+
+def document_json(document: Document) -> dict:
+    data = document_summary(document)
+    data.update(
+        {
+            "title": document.title,
+            "framework_id": document.framework_id,
+            "file_type": document.file_type,
+            "status_reason": document.status_reason,
+            "review_status": document.review_status,
+            "page_count": document.page_count,
+            "ocr_pages": document.ocr_pages,
+            "created_at": document.created_at.isoformat(timespec="seconds"),
+            "versions": [
+                {
+                    "number": v.number,
+                    "name": v.original_name,
+                    "size": v.size,
+                    "sha256": v.blob_sha256,
+                    "created_at": v.created_at.isoformat(timespec="seconds"),
+                }
+                for v in document.versions
+            ],
+            "links": [
+                {
+                    "id": link.id,
+                    "entry": link.entry.code if link.entry else None,
+                    "indicator": link.indicator.code if link.indicator else None,
+                }
+                for link in document.links
+            ],
+        }
+    )
+    return data
+
+
+def _api_readable(document_id: int) -> Document:
+    document = get_or_404(Document, document_id)
+    if document.deleted or not can_read_document(db_session(), acting_user(), document):
+        if document.deleted:
+            abort(404)
+        forbid("read_document")
+    return document
+
+
+@api.get("/documents/<int:document_id>", endpoint="get_document")
+@require("read")
+def api_get_document(document_id: int):
+    return jsonify(document_json(_api_readable(document_id)))
+
+
+@api.get("/documents/<int:document_id>/status", endpoint="document_status")
+@require("read")
+def api_document_status(document_id: int):
+    document = _api_readable(document_id)
+    return jsonify(
+        {"id": document.id, "status": document.status, "status_reason": document.status_reason}
+    )
+
+
+@api.get("/documents/<int:document_id>/download", endpoint="download")
+@require("read")
+def api_download(document_id: int):
+    session = db_session()
+    document = _api_readable(document_id)
+    version = document_service.version_or_current(document, int_arg("version"))
+    if version is None:
+        return jsonify({"error": "版本不存在"}), 404
+    audit.record(session, acting_user(), "document.download", document, version=version.number)
+    return download_response(get_runtime(), version)
+
+
+def _api_managed(document_id: int) -> Document:
+    document = _api_readable(document_id)
+    if not can_manage_document(db_session(), acting_user(), document):
+        forbid("manage_document")
+    return document
+
+
+@api.post("/documents/<int:document_id>/versions", endpoint="new_version")
+@require("manage_documents")
+def api_new_version(document_id: int):
+    session = db_session()
+    document = _api_managed(document_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return jsonify({"error": "缺少文件字段 file"}), 400
+    runtime = get_runtime()
+    try:
+        document_service.add_version(
+            session, runtime, document, upload.stream, upload.filename, acting_user()
+        )
+    except document_service.DocumentError as e:
+        session.rollback()
+        code = 413 if "上限" in str(e) else 400
+        return jsonify({"error": str(e)}), code
+    session.refresh(document)
+    return jsonify(document_json(document)), 201
+
+
+@api.delete("/documents/<int:document_id>", endpoint="delete_document")
+@require("manage_documents")
+def api_delete_document(document_id: int):
+    session = db_session()
+    document = _api_managed(document_id)
+    document_service.delete(session, document, acting_user())
+    return jsonify({"id": document.id, "deleted": True})

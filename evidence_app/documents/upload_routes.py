@@ -11,6 +11,7 @@ from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from evidence_app.api import bp as api
 from evidence_app.auth.permissions import scoped_indicator_ids
 from evidence_app.auth.security import acting_user, forbid, require, signed_in_user
 from evidence_app.documents.ingest import Upload, default_framework_id, ingest_uploads
@@ -137,3 +138,19 @@ def queue():
             )
         )
     return render_template("upload/queue.html", groups=groups)
+
+
+# -- REST API (/api/v1) ----------------------------------------------------------------------
+
+
+@api.post("/documents", endpoint="upload_documents")
+@require("upload")
+def api_upload_documents():
+    try:
+        report = store_uploads(db_session())
+    except UploadRequestError as e:
+        return jsonify({"error": str(e)}), e.status
+    too_large = [r for r in report.rejected if "上传上限" in r["reason"]]
+    if too_large and not report.accepted:
+        return jsonify({"error": too_large[0]["reason"], **report.as_json()}), 413
+    return jsonify(report.as_json()), 201 if report.accepted else 400

@@ -5,10 +5,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from evidence_app.api import bp as api
 from evidence_app.auth.permissions import can, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, require, signed_in_user
 from evidence_app.coverage.overview import framework_overview, indicator_documents
@@ -119,3 +120,54 @@ def entry_count(indicator: Indicator) -> int:
 
 
 __all__ = ["bp", "CatalogEntry"]
+
+
+# -- REST API (/api/v1) ----------------------------------------------------------------------
+
+
+@api.get("/frameworks", endpoint="list_frameworks")
+@require("read")
+def api_list_frameworks():
+    return jsonify({"frameworks": framework_service.list_frameworks(db_session())})
+
+
+@api.post("/frameworks", endpoint="import_framework")
+@require("frameworks_import")
+def api_import_framework():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return jsonify({"error": "缺少文件字段 file"}), 400
+    session = db_session()
+    year = request.form.get("year", "")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table"
+        upload.save(path)
+        try:
+            report = framework_service.import_framework_file(
+                session,
+                path,
+                name=request.form.get("name") or None,
+                year=int(year) if year.isdigit() else None,
+                user=acting_user(),
+                source_name=upload.filename,
+            )
+        except FrameworkImportError as e:
+            session.rollback()
+            return jsonify({"error": str(e)}), 400
+    created = report.pop("created")
+    return jsonify(report), 201 if created else 200
+
+
+@api.get("/frameworks/<int:framework_id>", endpoint="show_framework")
+@require("read")
+def api_show_framework(framework_id: int):
+    session = db_session()
+    fw = get_or_404(Framework, framework_id)
+    return jsonify(
+        {
+            "id": fw.id,
+            "name": fw.name,
+            "year": fw.year,
+            "indicators": framework_service.framework_tree(session, fw),
+        }
+    )

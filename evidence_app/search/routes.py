@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
+from evidence_app.api import bp as api
 from evidence_app.auth.permissions import readable_document_ids
 from evidence_app.auth.security import acting_user, require
 from evidence_app.documents.status import STATUS_LABELS
@@ -70,3 +71,28 @@ def search():
         file_types=FILE_TYPES,
         status_labels=STATUS_LABELS,
     )
+
+
+# -- REST API (/api/v1) ----------------------------------------------------------------------
+
+
+@api.get("/search", endpoint="search")
+@require("search")
+def api_search():
+    q = request.args.get("q", "").strip()
+    if not q:
+        return jsonify({"error": "缺少查询参数 q"}), 400
+    session = db_session()
+    result = search_documents(
+        session,
+        get_runtime(),
+        q[:200],
+        framework_id=int_arg("framework", minimum=1),
+        indicator=request.args.get("indicator") or None,
+        file_type=request.args.get("type") or None,
+        status=request.args.get("status") or None,
+        doc_ids=readable_document_ids(session, acting_user()),
+        limit=int_arg("limit", 20, minimum=1) or 20,
+        offset=int_arg("offset", 0, minimum=0) or 0,
+    )
+    return jsonify(result)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from evidence_app import api
 from evidence_app.admin import routes as admin_routes
-from evidence_app.api import routes as api_routes
 from evidence_app.auth import routes as auth_routes
 from evidence_app.coverage import routes as coverage_routes
 from evidence_app.documents import routes as document_routes
@@ -22,10 +22,10 @@ BLUEPRINTS = (
     upload_routes.bp,
     search_routes.bp,
     admin_routes.bp,
-    api_routes.bp,
     coverage_routes.bp,
     review_routes.bp,
     kpi_routes.bp,
+    api.bp,  # last: every feature's routes module has added its API endpoints
 )
 
 
