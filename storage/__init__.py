@@ -2,7 +2,6 @@
 
 from storage._blob_factory import open_blob_store
 from storage._blobs import (
-    BlobStore,
     BlobStoreBase,
     LocalBlobStore,
     PutResult,
@@ -50,7 +49,6 @@ __all__ = [
     "Base",
     "Blob",
     "BlobNotFoundError",
-    "BlobStore",
     "BlobStoreBase",
     "BlobTooLargeError",
     "CatalogEntry",

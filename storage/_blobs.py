@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import re
 import tempfile
@@ -122,27 +121,6 @@ class BlobStoreBase(ABC):
             actual, size = hash_stream(stream)
         return VerifyResult(sha256, "ok" if actual == sha256 else "altered", actual, size)
 
-    # -- compatibility with the first BlobStore API; new code uses put / iter / verify ----------
-
-    def put_stream(self, stream: ReadableStream, max_bytes: int | None = None) -> tuple[str, int]:
-        result = self.put(stream, max_bytes=max_bytes)
-        return result.sha256, result.size
-
-    def put_file(self, path: Path | str, max_bytes: int | None = None) -> tuple[str, int]:
-        with open(path, "rb") as f:
-            return self.put_stream(f, max_bytes=max_bytes)
-
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        return self.put_stream(io.BytesIO(data))
-
-    def hash_of(self, sha256: str) -> str:
-        """The hash of the stored bytes; BlobNotFoundError if missing."""
-        with self.open(sha256) as f:
-            return hash_stream(f)[0]
-
-    def iter_hashes(self) -> Iterator[str]:
-        return self.iter()
-
 
 class LocalBlobStore(BlobStoreBase):
     """Blobs live at ``root/ab/cd/abcd…``, written to ``root/tmp`` first, fsynced, renamed."""
@@ -204,9 +182,6 @@ class LocalBlobStore(BlobStoreBase):
 
     def describe(self) -> str:
         return f"local folder {self.root}"
-
-
-BlobStore = LocalBlobStore  # the name the app has used since the start
 
 
 # -- helpers shared by the implementations ------------------------------------------------------

@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 
 from config import settings_for_tests
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = settings_for_tests()
@@ -144,35 +145,25 @@ def invoke(app):
 @pytest.fixture
 def make_framework(runtime, framework_fixtures: Path):
     """Import a framework table (default: the fixture DOCX) and return the report."""
-    from evidence_app.frameworks.operations import import_framework_file
 
     def make(path: Path | None = None, **kwargs):
         path = path or framework_fixtures / "A类规划自评打分表.docx"
-        with runtime.session() as s:
-            report = import_framework_file(s, path, **kwargs)
-            s.commit()
-        return report
+        return factories.make_framework(runtime, path, **kwargs)
 
     return make
 
 
 # -- users and logins ---------------------------------------------------------------------------
 
-PASSWORD = "correct-horse-9"
+PASSWORD = factories.PASSWORD
 
 
 @pytest.fixture
 def make_user(runtime):
     """Create a user with a role: make_user("staff", "张三")."""
-    from evidence_app.auth.users import create_user
 
     def make(role: str, username: str | None = None, **kwargs):
-        with runtime.session() as s:
-            user = create_user(s, username or role, PASSWORD, role, **kwargs)
-            s.commit()
-            s.refresh(user)
-            s.expunge(user)
-        return user
+        return factories.make_user(runtime, role, username, **kwargs)
 
     return make
 
@@ -193,15 +184,9 @@ def login(app):
 @pytest.fixture
 def token_for(runtime):
     """A bearer header for a user's new API token."""
-    from evidence_app.auth.users import create_token
 
     def make(user):
-        with runtime.session() as s:
-            from storage import User
-
-            token = create_token(s, s.get(User, user.id), "test")
-            s.commit()
-        return {"Authorization": f"Bearer {token}"}
+        return factories.bearer_header(runtime, user)
 
     return make
 

@@ -9,21 +9,16 @@ of files through the real ingestion.
 from __future__ import annotations
 
 import random
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import select
 
 from storage import (
-    Blob,
     CatalogEntry,
-    Document,
-    DocumentLink,
-    DocumentPage,
-    DocumentVersion,
     Indicator,
 )
+from tests.factories import add_document, worker_stopped
 
 TODAY = date(2024, 6, 1)
 # common characters, so that generated texts look like Chinese and share no 5-grams
@@ -42,52 +37,6 @@ class EvidenceSet:
 
     def __getitem__(self, name: str) -> int:
         return self.docs[name]
-
-
-def add_document(
-    session,
-    runtime,
-    framework_id: int,
-    name: str,
-    data: bytes,
-    *,
-    entry: CatalogEntry | None = None,
-    indicator: Indicator | None = None,
-    status: str = "indexed",
-    pages: list[tuple[str, str]] | None = None,
-    review_status: str = "pending",
-    code: str | None = None,
-    deleted: bool = False,
-) -> Document:
-    """One document row with its blob, version, link and pages."""
-    sha, size = runtime.blobs.put_bytes(data)
-    if session.get(Blob, sha) is None:
-        session.add(Blob(sha256=sha, size=size))
-    if code is None:
-        code = entry.code if entry else indicator.code if indicator else ""
-    stem, _, ext = name.rpartition(".")
-    doc = Document(
-        framework_id=framework_id,
-        title=stem[len(code) :].strip() if code and stem.startswith(code) else stem,
-        code=code,
-        file_type=ext,
-        status=status,
-        status_reason="" if status in ("indexed", "pending") else f"测试状态 {status}",
-        review_status=review_status,
-        page_count=len(pages or []),
-        ocr_pages=sum(1 for _, source in pages or [] if source == "ocr"),
-        deleted=deleted,
-    )
-    doc.versions.append(DocumentVersion(number=1, blob_sha256=sha, original_name=name, size=size))
-    if entry is not None:
-        doc.links.append(DocumentLink(entry_id=entry.id, code=entry.code))
-    elif indicator is not None:
-        doc.links.append(DocumentLink(indicator_id=indicator.id, code=indicator.code))
-    for number, (text, source) in enumerate(pages or [], start=1):
-        doc.pages.append(DocumentPage(number=number, text=text, source=source))
-    session.add(doc)
-    session.flush()
-    return doc
 
 
 def text_document(session, runtime, framework_id, name, text, **kw):
@@ -266,13 +215,3 @@ def build_evidence_set(session, runtime, framework_id: int) -> EvidenceSet:
     with worker_stopped(runtime):  # the 'pending' document stays pending
         session.commit()
     return ev
-
-
-@contextmanager
-def worker_stopped(runtime):
-    """Commits hand new pending documents to the queue; here no worker takes them."""
-    runtime.jobs.process = lambda document_ids: None
-    try:
-        yield
-    finally:
-        del runtime.jobs.process

@@ -96,7 +96,7 @@ def test_a_rolled_back_upload_leaves_no_blob(runtime, tmp_path: Path) -> None:
         report = ingest_paths(s, runtime, [path], framework_id=None, user=None)
         assert report.accepted == 1
         raise RuntimeError("the request failed after storing the file")
-    assert list(runtime.blobs.iter_hashes()) == []
+    assert list(runtime.blobs.iter()) == []
     assert runtime.index.doc_ids() == set()
 
 

@@ -198,7 +198,7 @@ def test_same_file_twice_stored_once(invoke, fw, runtime, tmp_path: Path) -> Non
     with runtime.session() as s:
         assert s.scalar(select(func.count()).select_from(Blob)) == 1
         assert s.scalar(select(func.count()).select_from(DocumentVersion)) == 2
-    assert len(list(runtime.blobs.iter_hashes())) == 1
+    assert len(list(runtime.blobs.iter())) == 1
 
 
 def test_pdf_pages_codes_phrases_reindex_verify(invoke, fw, runtime, tmp_path: Path) -> None:

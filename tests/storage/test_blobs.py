@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 
 from storage import (
     BlobNotFoundError,
-    BlobStore,
     BlobStoreBase,
     BlobTooLargeError,
     LocalBlobStore,
@@ -101,11 +100,7 @@ def test_put_open_exists_size_iter(blob_store: BlobStoreBase) -> None:
 def test_same_bytes_are_stored_once(blob_store: BlobStoreBase) -> None:
     assert blob_store.put(io.BytesIO(DATA)).created is True
     assert blob_store.put(io.BytesIO(DATA)) == PutResult(SHA, len(DATA), created=False)
-    # the first API still works, on both stores
-    assert blob_store.put_stream(io.BytesIO(DATA), max_bytes=len(DATA)) == (SHA, len(DATA))
-    assert blob_store.put_bytes(DATA) == (SHA, len(DATA))
-    assert list(blob_store.iter_hashes()) == [SHA]
-    assert blob_store.hash_of(SHA) == SHA
+    assert list(blob_store.iter()) == [SHA]
     assert leftover_files(blob_store) == []
 
 
@@ -150,7 +145,6 @@ def test_verify_ok_altered_missing(blob_store: BlobStoreBase, overwrite_blob: Ov
     result = blob_store.verify(SHA)
     assert result == VerifyResult(SHA, "altered", hashlib.sha256(b"tampered").hexdigest(), 8)
     assert not result.ok
-    assert blob_store.hash_of(SHA) == hashlib.sha256(b"tampered").hexdigest()
     blob_store.delete(SHA)
     assert blob_store.verify(SHA) == VerifyResult(SHA, "missing", None, None)
 
@@ -193,7 +187,6 @@ def test_invalid_hashes_are_refused(blob_store: BlobStoreBase) -> None:
         blob_store.delete,
         blob_store.open,
         blob_store.verify,
-        blob_store.hash_of,
         lambda sha: blob_store.download_url(sha, "a.pdf", "application/pdf"),
     ]
     for bad in BAD_HASHES:
@@ -282,21 +275,20 @@ def test_describe_names_the_place_and_no_secret(
 # -- local only -------------------------------------------------------------------------------
 
 
-def test_local_layout_and_first_api(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
-    assert BlobStore is LocalBlobStore
-    sha, size = store.put_bytes(DATA)
-    assert (sha, size) == (SHA, len(DATA))
+def test_local_layout(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    sha = store.put(io.BytesIO(DATA)).sha256
+    assert sha == SHA
     assert store.path_for(sha) == tmp_path / "blobs" / sha[:2] / sha[2:4] / sha
     assert store.path_for(sha).read_bytes() == DATA
-    assert store.put_file(store.path_for(sha)) == (SHA, len(DATA))
-    assert list(store.iter_hashes()) == [sha]
-    assert store.hash_of(sha) == sha
+    with store.local_path(sha) as path:
+        assert path == store.path_for(sha)
+    assert list(store.iter()) == [sha]
     assert list((tmp_path / "blobs" / "tmp").iterdir()) == []
 
 
 def test_local_paths_are_never_built_from_user_input(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path)
+    store = LocalBlobStore(tmp_path)
     for bad in BAD_HASHES:
         with pytest.raises(StorageError):
             store.path_for(bad)
