@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -230,6 +230,20 @@ def uploads_from_paths(paths: Iterable[Path]) -> Iterator[Upload | tuple[str, st
 # -- storing ---------------------------------------------------------------------------------
 
 
+def store_upload_blob(session: Session, runtime: Runtime, stream: IO[bytes]) -> tuple[str, int]:
+    """Put an uploaded file into the blob store (recorded in the unit of work, so that a
+    rollback removes it); (sha256, size). UploadRejected when too large or empty."""
+    try:
+        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
+    except BlobTooLargeError as e:
+        limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
+        raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
+    record_blob(session, stored.sha256)
+    if stored.size == 0:
+        raise UploadRejected("文件为空（0 字节）")
+    return stored.sha256, stored.size
+
+
 def _ensure_blob(session: Session, sha: str, size: int) -> None:
     """Insert the blob row unless it exists; safe against concurrent uploads of the same bytes."""
     lock_blob(session, sha)
@@ -268,15 +282,7 @@ def store_stream(
 ) -> tuple[Document, bool]:
     """Store one file and link it; returns (document, duplicate). Flushes, does not commit."""
     display = clean_filename(name)
-    try:
-        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
-    except BlobTooLargeError as e:
-        limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
-        raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
-    sha, size = stored.sha256, stored.size
-    record_blob(session, sha)
-    if size == 0:
-        raise UploadRejected("文件为空（0 字节）")
+    sha, size = store_upload_blob(session, runtime, stream)
     _ensure_blob(session, sha, size)
 
     code = code_from_path(rel_path or name)

@@ -12,12 +12,12 @@ from evidence_app.documents.ingest import (
     UploadRejected,
     _ensure_blob,
     clean_filename,
+    store_upload_blob,
 )
 from evidence_app.review import operations as review
 from evidence_app.runtime import Runtime
-from evidence_app.uow import record_blob
 from indexer import file_type_from_name
-from storage import BlobTooLargeError, Document, DocumentStatus, DocumentVersion, User
+from storage import Document, DocumentStatus, DocumentVersion, User
 
 
 def add_document_version(
@@ -34,15 +34,7 @@ def add_document_version(
     if document.deleted:
         raise UploadRejected("文件已删除，不能上传新版本")
     display = clean_filename(name)
-    try:
-        stored = runtime.blobs.put(stream, max_bytes=runtime.config.MAX_UPLOAD_BYTES)
-    except BlobTooLargeError as e:
-        limit = runtime.config.MAX_UPLOAD_BYTES // 1024**2
-        raise UploadRejected(f"文件超过上传上限（{limit} MB）") from e
-    sha, size = stored.sha256, stored.size
-    record_blob(session, sha)
-    if size == 0:
-        raise UploadRejected("文件为空（0 字节）")
+    sha, size = store_upload_blob(session, runtime, stream)
     current = document.current
     if current is not None and current.blob_sha256 == sha:
         raise UploadRejected("新版本与当前版本内容相同")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import FileStorage
 
 from evidence_app.api import bp as api
 from evidence_app.auth.permissions import can, scoped_indicator_ids
@@ -77,6 +79,22 @@ def indicator(indicator_id: int):
     )
 
 
+def _import_uploaded_table(upload: FileStorage) -> dict[str, Any]:
+    """Import the table a page or API client uploaded (with the form's name and year)."""
+    year = request.form.get("year", "").strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "table"
+        upload.save(path)
+        return framework_service.import_framework_file(
+            db_session(),
+            path,
+            name=request.form.get("name", "").strip() or None,
+            year=int(year) if year.isdigit() else None,
+            user=acting_user(),
+            source_name=upload.filename,
+        )
+
+
 @bp.route("/frameworks/import", methods=["GET", "POST"])
 @require("frameworks_import")
 def import_framework():
@@ -86,25 +104,12 @@ def import_framework():
     if upload is None or not upload.filename:
         flash("请选择指标表文件（DOCX、XLSX、CSV 或 PDF）。", "error")
         return render_template("main/import.html"), 400
-    session = db_session()
-    name = request.form.get("name", "").strip() or None
-    year = request.form.get("year", "").strip()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "table"
-        upload.save(path)
-        try:
-            report = framework_service.import_framework_file(
-                session,
-                path,
-                name=name,
-                year=int(year) if year.isdigit() else None,
-                user=acting_user(),
-                source_name=upload.filename,
-            )
-        except FrameworkImportError as e:
-            session.rollback()
-            flash(f"导入失败：{e}", "error")
-            return render_template("main/import.html"), 400
+    try:
+        report = _import_uploaded_table(upload)
+    except FrameworkImportError as e:
+        db_session().rollback()
+        flash(f"导入失败：{e}", "error")
+        return render_template("main/import.html"), 400
     verb = "已导入" if report["created"] else "已更新"
     flash(
         f"{verb}指标体系“{report['name']}”：三级指标 {report['indicators']} 个，"
@@ -137,23 +142,11 @@ def api_import_framework():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return jsonify({"error": "缺少文件字段 file"}), 400
-    session = db_session()
-    year = request.form.get("year", "")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "table"
-        upload.save(path)
-        try:
-            report = framework_service.import_framework_file(
-                session,
-                path,
-                name=request.form.get("name") or None,
-                year=int(year) if year.isdigit() else None,
-                user=acting_user(),
-                source_name=upload.filename,
-            )
-        except FrameworkImportError as e:
-            session.rollback()
-            return jsonify({"error": str(e)}), 400
+    try:
+        report = _import_uploaded_table(upload)
+    except FrameworkImportError as e:
+        db_session().rollback()
+        return jsonify({"error": str(e)}), 400
     created = report.pop("created")
     return jsonify(report), 201 if created else 200
 
