@@ -256,4 +256,5 @@ class Runtime:
         if self._index is not None:
             self._index.close()
             self._index = None
+        self.blobs.close()
         self.engine.dispose()

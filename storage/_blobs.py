@@ -103,6 +103,10 @@ class BlobStoreBase(ABC):
     def describe(self) -> str:
         """Where the blobs are, for logs (no secrets)."""
 
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections (S3's pool)."""
+
     def download_url(
         self, sha256: str, filename: str, mimetype: str, expires: int = 300
     ) -> str | None:
@@ -179,6 +183,9 @@ class LocalBlobStore(BlobStoreBase):
         if not path.is_file():
             raise BlobNotFoundError(sha256)
         yield path
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per call."""
 
     def describe(self) -> str:
         return f"local folder {self.root}"

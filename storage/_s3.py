@@ -232,6 +232,9 @@ class S3BlobStore(BlobStoreBase):
         except (BotoCoreError, ClientError) as e:
             raise StorageError(f"could not sign a download URL: {e}") from e
 
+    def close(self) -> None:
+        self.client.close()
+
     def describe(self) -> str:
         where = f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
         return f"S3 {where} at {self.client.meta.endpoint_url}"

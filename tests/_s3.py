@@ -59,20 +59,27 @@ class SeaweedFS:
     log_path: Path
     ports: list[int]
     region: str = REGION
+    _client: Any = None
 
     def client(self) -> Any:
-        """A plain boto3 client of its own (tests use it to look behind a store's back)."""
-        return boto3.session.Session().client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )
+        """A plain boto3 client of the tests' own (to look behind a store's back), one per
+        server, closed with it: an unclosed pool leaves sockets for the garbage collector."""
+        if self._client is None:
+            self._client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=self.endpoint,
+                region_name=self.region,
+                aws_access_key_id=self.access_key,
+                aws_secret_access_key=self.secret_key,
+                config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            )
+        return self._client
 
     def stop(self) -> None:
         """Stop the server by its pid: terminate, wait, kill."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -211,7 +218,8 @@ def _answers(endpoint: str) -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 direct
     try:
         opener.open(endpoint, timeout=2).close()
-    except urllib.error.HTTPError:
+    except urllib.error.HTTPError as e:
+        e.close()  # its response holds the socket until closed
         return True  # 403 without credentials: it is up
     except OSError:
         return False

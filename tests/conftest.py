@@ -11,6 +11,7 @@ import pytest
 
 from config import settings_for_tests
 from tests import factories
+from tests._s3 import seaweedfs  # noqa: F401 - the session-wide S3 server fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = settings_for_tests()

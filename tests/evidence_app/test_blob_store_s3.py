@@ -30,7 +30,7 @@ from evidence_app.cli import cli
 from evidence_app.frameworks.operations import import_framework_file
 from evidence_app.runtime import Runtime
 from storage import AuditLog, S3BlobStore
-from tests._s3 import SeaweedFS, seaweedfs  # noqa: F401  (the session fixture)
+from tests._s3 import SeaweedFS
 
 PASSWORD = "correct-horse-9"
 FRAMEWORK_CSV = (
@@ -77,7 +77,7 @@ class Instance:
 
 
 @pytest.fixture
-def make_instance(seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+def make_instance(seaweedfs: SeaweedFS, tmp_path: Path) -> Iterator[Any]:
     """make_instance("a") -> a fresh instance whose BLOB_STORE is a new S3 prefix."""
     made: list[Instance] = []
 
@@ -144,7 +144,7 @@ def _codes(instance: Instance, query: str) -> list[tuple[str, list[int]]]:
     return [(h["code"], h["pages"]) for h in instance.json("search", query)["hits"]]
 
 
-def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path: Path) -> None:  # noqa: F811
+def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path: Path) -> None:
     files = tmp_path / "files"
     files.mkdir()
     a = make_instance("a")
@@ -169,7 +169,9 @@ def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path:
     text_id, pdf_id, scan_id = (docs[p.name]["id"] for p in (text, pdf, scan))
     # the type is read from the content while processing, not guessed from the name
     types = {
-        d: client.get(f"/api/v1/documents/{d}", headers=headers).get_json()["file_type"]
+        d: client.get(f"/api/v1/documents/{d}", headers=headers, buffered=True).get_json()[
+            "file_type"
+        ]
         for d in (text_id, pdf_id, scan_id)
     }
     assert types == {text_id: "text", pdf_id: "pdf", scan_id: "pdf"}
@@ -180,30 +182,31 @@ def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path:
     assert sorted(_codes(a, "订单班")) == [("2.3.4-1", [1]), ("2.3.5-1", [1])]
 
     # -- downloads through the app: the exact bytes, with a length, ranges and an ETag
+    # (buffered: the test client then closes the streamed S3 body, as a WSGI server does)
     url = f"/api/v1/documents/{pdf_id}/download"
-    response = client.get(url, headers=headers)
+    response = client.get(url, headers=headers, buffered=True)
     assert response.status_code == 200
     assert response.data == pdf_bytes
     assert response.content_length == len(pdf_bytes)
     assert response.mimetype == "application/pdf"
     assert "attachment" in response.headers["Content-Disposition"]
-    part = client.get(url, headers={**headers, "Range": "bytes=0-7"})
+    part = client.get(url, headers={**headers, "Range": "bytes=0-7"}, buffered=True)
     assert (part.status_code, part.data) == (206, pdf_bytes[:8])
     etag = response.headers["ETag"]
     assert etag == f'"{hashlib.sha256(pdf_bytes).hexdigest()}"'
-    cached = client.get(url, headers={**headers, "If-None-Match": etag})
+    cached = client.get(url, headers={**headers, "If-None-Match": etag}, buffered=True)
     assert (cached.status_code, cached.data) == (304, b"")
 
     # -- the page view and page images (pdfium reads a temporary download)
     web = a.app.test_client()
     login = web.post("/login", data={"username": "admin", "password": PASSWORD})
     assert login.status_code == 302
-    view = web.get(f"/documents/{pdf_id}/view?q=学徒制&page=2")
+    view = web.get(f"/documents/{pdf_id}/view?q=学徒制&page=2", buffered=True)
     assert view.status_code == 200 and b"pages/2.png" in view.data
-    png = web.get(f"/documents/{pdf_id}/pages/2.png?q=学徒制")
+    png = web.get(f"/documents/{pdf_id}/pages/2.png?q=学徒制", buffered=True)
     assert png.status_code == 200 and png.data.startswith(b"\x89PNG")
-    assert web.get(f"/documents/{pdf_id}/pages/9.png").status_code == 404
-    web_download = web.get(f"/documents/{text_id}/download")
+    assert web.get(f"/documents/{pdf_id}/pages/9.png", buffered=True).status_code == 404
+    web_download = web.get(f"/documents/{text_id}/download", buffered=True)
     assert web_download.data == TEXT_V1.encode()
 
     # -- a new version through the API: both versions downloadable, the new text searchable
@@ -215,8 +218,10 @@ def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path:
     )
     assert upload.status_code == 201, upload.get_json()
     download = f"/api/v1/documents/{text_id}/download"
-    assert client.get(download, headers=headers).data == TEXT_V2.encode()
-    assert client.get(download + "?version=1", headers=headers).data == TEXT_V1.encode()
+    assert client.get(download, headers=headers, buffered=True).data == TEXT_V2.encode()
+    assert (
+        client.get(download + "?version=1", headers=headers, buffered=True).data == TEXT_V1.encode()
+    )
     assert _codes(a, "长隆") == [("2.3.4-1", [1])]
 
     # -- the evidence package holds the current files' bytes
@@ -250,7 +255,7 @@ def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path:
     assert _codes(b, "学徒制") == [("2.3.5-1", [2])]
     assert _codes(b, "长隆") == [("2.3.4-1", [1])]
     restored_download = b.app.test_client().get(
-        f"/api/v1/documents/{pdf_id}/download", headers=headers
+        f"/api/v1/documents/{pdf_id}/download", headers=headers, buffered=True
     )
     assert restored_download.data == pdf_bytes
     assert b.json("verify")["ok"] is True
@@ -273,7 +278,7 @@ def test_the_app_on_s3_end_to_end(make_instance, seaweedfs: SeaweedFS, tmp_path:
 
 def test_presigned_downloads_redirect_to_s3(
     make_instance,
-    seaweedfs: SeaweedFS,  # noqa: F811
+    seaweedfs: SeaweedFS,
     tmp_path: Path,
 ) -> None:
     files = tmp_path / "files"

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from storage import BlobStoreBase, LocalBlobStore, S3BlobStore, open_blob_store
-from tests._s3 import SeaweedFS, seaweedfs  # noqa: F401  (the session fixture, used below)
+from tests._s3 import SeaweedFS
 
 
 @pytest.fixture(params=["local", "s3"])
-def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStoreBase:
+def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobStoreBase]:
     """An empty store: a folder, or a fresh prefix in the SeaweedFS bucket (presigned
     downloads on, temporary files in ``tmp_path / "s3-tmp"``)."""
     if request.param == "local":
-        return open_blob_store(tmp_path / "blobs")
+        yield open_blob_store(tmp_path / "blobs")
+        return
     server: SeaweedFS = request.getfixturevalue("seaweedfs")
-    return open_blob_store(
+    store = open_blob_store(
         f"s3://{server.bucket}/t-{uuid.uuid4().hex[:12]}/blobs",
         endpoint_url=server.endpoint,
         region=server.region,
@@ -28,6 +29,8 @@ def blob_store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStoreBase:
         presign_downloads=True,
         tmp_dir=tmp_path / "s3-tmp",
     )
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import hashlib
 import io
 import tracemalloc
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -306,7 +307,21 @@ def test_local_iter_skips_foreign_files(tmp_path: Path) -> None:
 # -- S3 only ----------------------------------------------------------------------------------
 
 
-def s3_store(
+@pytest.fixture
+def make_s3_store(seaweedfs: SeaweedFS) -> Iterator[Callable[..., S3BlobStore]]:
+    """Stores on the test server whose connections are closed after the test."""
+    made: list[S3BlobStore] = []
+
+    def make(server: SeaweedFS, prefix: str, **kwargs: Any) -> S3BlobStore:
+        made.append(_s3_store(server, prefix, **kwargs))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+def _s3_store(
     server: SeaweedFS,
     prefix: str,
     *,
@@ -325,8 +340,10 @@ def s3_store(
     )
 
 
-def test_s3_layout_and_paginated_iter(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
-    store = s3_store(seaweedfs, "/layout/blobs/", list_page_size=2, tmp_dir=tmp_path)
+def test_s3_layout_and_paginated_iter(
+    seaweedfs: SeaweedFS, make_s3_store: Callable[..., S3BlobStore], tmp_path: Path
+) -> None:
+    store = make_s3_store(seaweedfs, "/layout/blobs/", list_page_size=2, tmp_dir=tmp_path)
     assert store.prefix == "layout/blobs"
     assert store.key_for(SHA) == f"layout/blobs/{SHA[:2]}/{SHA[2:4]}/{SHA}"
     blobs = [f"第{i}份".encode() for i in range(5)]
@@ -347,14 +364,18 @@ def test_s3_layout_and_paginated_iter(seaweedfs: SeaweedFS, tmp_path: Path) -> N
     assert leftover_files(store) == []
 
 
-def test_s3_without_presigning_returns_no_url(seaweedfs: SeaweedFS) -> None:
-    store = s3_store(seaweedfs, "nopresign")
+def test_s3_without_presigning_returns_no_url(
+    seaweedfs: SeaweedFS, make_s3_store: Callable[..., S3BlobStore]
+) -> None:
+    store = make_s3_store(seaweedfs, "nopresign")
     store.put(io.BytesIO(DATA))
     assert store.download_url(SHA, "报告.pdf", "application/pdf") is None
 
 
-def test_s3_errors_are_storage_errors(seaweedfs: SeaweedFS, tmp_path: Path) -> None:
-    store = s3_store(seaweedfs, "wrongkey", secret_key="not-the-secret", tmp_dir=tmp_path)
+def test_s3_errors_are_storage_errors(
+    seaweedfs: SeaweedFS, make_s3_store: Callable[..., S3BlobStore], tmp_path: Path
+) -> None:
+    store = make_s3_store(seaweedfs, "wrongkey", secret_key="not-the-secret", tmp_dir=tmp_path)
     for call in (store.exists, store.size, store.open, store.delete):
         with pytest.raises(StorageError) as info:
             call(SHA)
