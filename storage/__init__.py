@@ -7,7 +7,7 @@ from storage._blobs import (
     PutResult,
     VerifyResult,
 )
-from storage._db import create_db_engine, make_session_factory, session_scope
+from storage._db import create_db_engine, make_session_factory
 from storage._errors import BlobNotFoundError, BlobTooLargeError, StorageError, StorageFullError
 from storage._migrate import current_revision, head_revision, upgrade_database
 from storage._models import (
@@ -76,7 +76,6 @@ __all__ = [
     "head_revision",
     "make_session_factory",
     "open_blob_store",
-    "session_scope",
     "upgrade_database",
     "utcnow",
 ]
