@@ -81,6 +81,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # staff limited to the indicators assigned to them (UserAssignment)
     limited_scope: Mapped[bool] = mapped_column(Boolean, default=False)
+    # part of every login session's id: bumping it ends all of the user's sessions
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(
@@ -101,7 +103,9 @@ class User(Base):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        """The session's user id: the id and the session generation ("5:2"), so that a
+        session from before a logout or password change no longer loads the user."""
+        return f"{self.id}:{self.session_generation}"
 
 
 class ApiToken(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_user
 from sqlalchemy import Table, func, select
 
 from evidence_app.admin import audit
@@ -74,6 +75,8 @@ def user_detail(user_id: int):
                 role=user.role,
                 limited_scope=user.limited_scope,
             )
+            if user_service.access_changed(user):
+                user_service.end_sessions(session, user, actor, "access")
         elif action == "toggle_active":
             if user.id == actor.id:
                 flash("不能停用自己的账号。", "error")
@@ -82,6 +85,11 @@ def user_detail(user_id: int):
             audit.record(
                 session, actor, "user.activate" if user.active else "user.deactivate", user
             )
+            user_service.end_sessions(session, user, actor, "access")
+        elif action == "end_sessions":
+            revoked = user_service.revoke_tokens(session, user, actor)
+            user_service.end_sessions(session, user, actor, "admin")
+            flash(f"已使该用户的所有登录失效，并吊销 {revoked} 个 API 令牌。", "success")
         elif action == "password":
             try:
                 user_service.set_password(session, user, request.form.get("password", ""), actor)
@@ -185,7 +193,8 @@ def account():
             else:
                 try:
                     user_service.set_password(session, user, request.form.get("password", ""), user)
-                    flash("密码已修改。", "success")
+                    login_user(user)  # this browser stays signed in; every other session ends
+                    flash("密码已修改，其他设备上的登录已失效。", "success")
                 except user_service.UserError as e:
                     session.rollback()
                     flash(str(e), "error")

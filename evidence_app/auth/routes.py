@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 
 from evidence_app.admin import audit
 from evidence_app.auth.security import limiter
-from evidence_app.auth.users import authenticate, get_user_by_name
+from evidence_app.auth.users import authenticate, end_sessions, get_user_by_name
 from evidence_app.web import db_session, keep_changes
 
 bp = Blueprint("auth", __name__)
@@ -57,6 +57,8 @@ def login():
 def logout():
     if current_user.is_authenticated:
         session = db_session()
-        audit.record(session, current_user._get_current_object(), "logout", None)
+        user = current_user._get_current_object()
+        audit.record(session, user, "logout", None)
+        end_sessions(session, user, user, "logout")  # a copied cookie dies with this one
     logout_user()
     return redirect(url_for("auth.login"))

@@ -6,7 +6,7 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -19,6 +19,10 @@ MIN_PASSWORD = 8
 
 class UserError(ValueError):
     """Invalid user input; the message is for the person who typed it."""
+
+
+#: checked for unknown users: the same work as checking a real password
+_DUMMY_HASH = generate_password_hash("not a password: " + "0" * 16)
 
 
 def create_user(
@@ -54,17 +58,25 @@ def create_user(
 
 
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
+    """A new password; every login session of the user ends with the old one."""
     if len(password) < MIN_PASSWORD:
         raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
     user.password_hash = generate_password_hash(password)
     audit.record(session, actor, "user.password", user)
+    end_sessions(session, user, actor, "password")
+
+
+def end_sessions(session: Session, user: User, actor: User | None, reason: str) -> None:
+    """End every login session of ``user`` (all browsers, remember-me cookies included)."""
+    user.session_generation = (user.session_generation or 0) + 1
+    audit.record(session, actor, "user.sessions_ended", user, reason=reason)
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     user = session.scalars(select(User).where(User.username == username.strip())).first()
     if user is None or not user.active:
-        # spend the same time as a real check so user names cannot be probed
-        check_password_hash(generate_password_hash("x"), password)
+        # one hash check, as for a real user, so that user names cannot be probed by timing
+        check_password_hash(_DUMMY_HASH, password)
         return None
     return user if check_password_hash(user.password_hash, password) else None
 
@@ -102,3 +114,18 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     row.last_used_at = utcnow()
     return row.user
+
+
+def access_changed(user: User) -> bool:
+    """Whether this unit changed what the user may see (role or scope): their sessions end."""
+    state = inspect(user)
+    return any(state.attrs[name].history.has_changes() for name in ("role", "limited_scope"))
+
+
+def revoke_tokens(session: Session, user: User, actor: User | None) -> int:
+    """Revoke every API token of ``user``; how many were still valid."""
+    tokens = [t for t in user.tokens if not t.revoked]
+    for token in tokens:
+        token.revoked = True
+    audit.record(session, actor, "token.revoke_all", user, count=len(tokens))
+    return len(tokens)
