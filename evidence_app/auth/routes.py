@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user, logout_user
 
@@ -11,6 +9,7 @@ from evidence_app.admin import audit
 from evidence_app.auth.security import limiter
 from evidence_app.auth.users import authenticate, end_sessions, get_user_by_name
 from evidence_app.web import db_session, keep_changes
+from evidence_app.webui.helpers import local_target
 
 bp = Blueprint("auth", __name__)
 
@@ -46,10 +45,7 @@ def login():
             return render_template("auth/login.html", username=username), 401
         login_user(user, remember=bool(request.form.get("remember")))
         audit.record(session, user, "login", user)
-        target = request.args.get("next", "")
-        if not target or urlsplit(target).netloc or not target.startswith("/"):
-            target = url_for("main.index")
-        return redirect(target)
+        return redirect(local_target(request.args.get("next"), url_for("main.index")))
     return render_template("auth/login.html", username="")
 
 

@@ -59,10 +59,10 @@ def _security_headers(response: Any) -> Any:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if (
-        request.path.startswith(("/api/", "/documents/"))
-        and "Cache-Control" not in response.headers
+    if request.endpoint != "static" and (
+        acting_user() is not None or request.path.startswith(("/api/", "/documents/"))
     ):
+        # nothing a signed-in user sees may stay in a shared or local cache
         response.headers["Cache-Control"] = "no-store"
     return response
 

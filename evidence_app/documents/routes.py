@@ -27,7 +27,7 @@ from evidence_app.documents.ingest import document_summary
 from evidence_app.documents.preview import PreviewError, page_count, render_page_png
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session
-from evidence_app.webui.helpers import get_or_404, int_arg
+from evidence_app.webui.helpers import get_or_404, int_arg, local_target
 from indexer import tokenize
 from storage import BlobNotFoundError, CatalogEntry, Document, DocumentLink, Indicator
 
@@ -204,7 +204,7 @@ def retry(document_id: int):
     document_service.retry(session, document, acting_user())
     flash("已重新加入处理队列。", "success")
     return redirect(
-        request.form.get("next") or url_for("documents.detail", document_id=document.id)
+        local_target(request.form.get("next"), url_for("documents.detail", document_id=document.id))
     )
 
 

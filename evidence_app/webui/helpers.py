@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import abort, request
 
@@ -31,3 +32,14 @@ def int_arg(name: str, default: int | None = None, *, minimum: int | None = None
     if minimum is not None and number < minimum:
         return default
     return number
+
+
+def local_target(value: str | None, fallback: str) -> str:
+    """``value`` when it is a path on this site, else ``fallback``: redirects never leave the
+    site (no scheme, no host, no ``//host`` or ``/\\host`` that browsers read as a host)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return fallback
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in value):
+        return fallback
+    return value
