@@ -124,6 +124,18 @@ def _first_sheet(wb: Workbook) -> Worksheet:
     return ws
 
 
+def _save_workbook(wb: Workbook, out: Any) -> None:
+    """Save with every cell's text as text: openpyxl turns a string that starts with "="
+    into a formula, and titles, names and comments come from users and imported tables
+    (=HYPERLINK(…) must not become a live link). The exports write no formulas of their own."""
+    for sheet in wb.worksheets:
+        for cells in sheet.iter_rows():
+            for cell in cells:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+    wb.save(out)
+
+
 def _style_sheet(ws: Any, widths: list[int]) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -279,7 +291,7 @@ def write_coverage_xlsx(
             for cell in cells:
                 if isinstance(cell.value, date):
                     cell.number_format = "yyyy-mm-dd"
-    wb.save(out)
+    _save_workbook(wb, out)
 
 
 # -- names -------------------------------------------------------------------------------------
@@ -542,7 +554,7 @@ def catalog_xlsx(plan: PackagePlan) -> bytes:
         ws.append(_catalog_values(row))
     _style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12])
     buf = io.BytesIO()
-    wb.save(buf)
+    _save_workbook(wb, buf)
     return buf.getvalue()
 
 
