@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter, Map
 
 from evidence_app import uow
 
@@ -66,7 +68,21 @@ def _log_request(response: Response) -> Response:
     return response
 
 
+#: the largest id a database column holds (BIGINT); larger numbers name nothing
+MAX_ID = 2**63 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: a number beyond any database id does not match (404)
+    instead of overflowing the database driver (500)."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     app.teardown_appcontext(_close_session)
     app.before_request(_start_timer)
     app.after_request(_log_request)

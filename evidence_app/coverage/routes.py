@@ -65,6 +65,7 @@ from evidence_app.documents.ingest import default_framework_id
 from evidence_app.review.operations import expert_scores
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session
+from evidence_app.webui.helpers import get_or_404
 from storage import (
     AuditLog,
     Document,
@@ -87,16 +88,9 @@ STALE_PACKAGE_SECONDS = 24 * 3600
 
 def _framework_or_404(session: Session) -> int | None:
     """The framework named by ?framework=, the newest one when none is named."""
-    raw = request.args.get("framework", "").strip()
-    if not raw:
+    if not request.args.get("framework", "").strip():
         return default_framework_id(session)
-    try:
-        framework_id = int(raw)
-    except ValueError:
-        abort(404)
-    if session.get(Framework, framework_id) is None:
-        abort(404)
-    return framework_id
+    return get_or_404(Framework, request.args["framework"].strip()).id
 
 
 def _as_of() -> date:

@@ -89,7 +89,7 @@ def _import_uploaded_table(upload: FileStorage) -> dict[str, Any]:
             db_session(),
             path,
             name=request.form.get("name", "").strip() or None,
-            year=int(year) if year.isdigit() else None,
+            year=int(year) if year.isdigit() and len(year) == 4 else None,
             user=acting_user(),
             source_name=upload.filename,
         )

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, request
 
-from evidence_app.web import db_session
+from evidence_app.web import MAX_ID, db_session
 
 T = TypeVar("T")
 
@@ -16,6 +16,8 @@ def get_or_404(model: type[T], ident: Any) -> T:
     try:
         ident = int(ident)
     except (TypeError, ValueError):
+        abort(404)
+    if not 0 < ident <= MAX_ID:
         abort(404)
     obj = db_session().get(model, ident)
     if obj is None:
@@ -26,10 +28,10 @@ def get_or_404(model: type[T], ident: Any) -> T:
 def int_arg(name: str, default: int | None = None, *, minimum: int | None = None) -> int | None:
     value = request.values.get(name, "")
     try:
-        number = int(value)
+        number = int(value[:30])  # no digits beyond what any id or count can have
     except ValueError:
         return default
-    if minimum is not None and number < minimum:
+    if (minimum is not None and number < minimum) or abs(number) > MAX_ID:
         return default
     return number
 
