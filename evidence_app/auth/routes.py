@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 
 from evidence_app.admin import audit
@@ -18,12 +19,28 @@ def _login_key() -> str:
     return f"{request.remote_addr}|{request.form.get('username', '').strip().lower()}"
 
 
+def _account_key() -> str:
+    return request.form.get("username", "").strip().lower()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
     "10 per minute",
     key_func=_login_key,
     methods=["POST"],
     error_message="登录失败次数过多，请一分钟后再试。",
+)
+@limiter.limit(  # one client trying many accounts
+    "30 per minute",
+    key_func=get_remote_address,
+    methods=["POST"],
+    error_message="此地址登录尝试过多，请一分钟后再试。",
+)
+@limiter.limit(  # many clients trying one account
+    "30 per minute",
+    key_func=_account_key,
+    methods=["POST"],
+    error_message="该账号登录尝试过多，请一分钟后再试。",
 )
 def login():
     if current_user.is_authenticated:

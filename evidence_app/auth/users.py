@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from pathlib import Path
 
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
@@ -25,6 +26,33 @@ class UserError(ValueError):
 _DUMMY_HASH = generate_password_hash("not a password: " + "0" * 16)
 
 
+def _common_passwords() -> frozenset[str]:
+    text = (Path(__file__).with_name("common_passwords.txt")).read_text(encoding="utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+COMMON_PASSWORDS = _common_passwords()
+_KEYBOARD = "1234567890 qwertyuiop asdfghjkl zxcvbnm abcdefghijklmnopqrstuvwxyz"
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse short, common and guessable passwords (UserError with the reason in Chinese)."""
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
+    if len(password) > 200:
+        raise UserError("密码不能超过 200 个字符")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(lowered)) <= 2:
+        raise UserError("密码过于常见或简单，请换一个更难猜的密码（例如几个词加数字）")
+    runs = (_KEYBOARD, _KEYBOARD[::-1])
+    if any(lowered in row for row in runs):
+        raise UserError("密码不能是连续的数字、字母或键盘序列")
+    if username and username.lower() in lowered:
+        raise UserError("密码不能包含用户名")
+
+
 def create_user(
     session: Session,
     username: str,
@@ -40,8 +68,7 @@ def create_user(
         raise UserError("用户名须为 2–80 个字母、数字、汉字或 _.@- 字符")
     if role not in ROLES:
         raise UserError(f"角色必须是 {', '.join(ROLES)} 之一")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
+    check_password_policy(password, username)
     if session.scalars(select(User).where(User.username == username)).first():
         raise UserError(f"用户 {username} 已存在")
     user = User(
@@ -59,8 +86,7 @@ def create_user(
 
 def set_password(session: Session, user: User, password: str, actor: User | None = None) -> None:
     """A new password; every login session of the user ends with the old one."""
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"密码至少 {MIN_PASSWORD} 个字符")
+    check_password_policy(password, user.username)
     user.password_hash = generate_password_hash(password)
     audit.record(session, actor, "user.password", user)
     end_sessions(session, user, actor, "password")
