@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -497,7 +498,7 @@ def _ingest_zip(
                 ):
                     continue
                 store(member_stream, base, prefix + member.name)
-        except (OSError, EOFError, ValueError) as e:  # bad CRC, truncated data
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:  # bad CRC, truncated
             report.rejected.append(
                 {
                     "name": clean_filename(item.name),
