@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import IO
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
@@ -35,6 +36,7 @@ def add_document_version(
         raise UploadRejected("文件已删除，不能上传新版本")
     display = clean_filename(name)
     sha, size = store_upload_blob(session, runtime, stream)
+    _lock_versions(session, document)
     current = document.current
     if current is not None and current.blob_sha256 == sha:
         raise UploadRejected("新版本与当前版本内容相同")
@@ -65,3 +67,13 @@ def add_document_version(
     )
     review.on_new_version(session, document, user)
     return version
+
+
+def _lock_versions(session: Session, document: Document) -> None:
+    """Hold the document's row until commit and read its versions again, so that two
+    uploads at the same time number their versions one after the other."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Document.id).where(Document.id == document.id).with_for_update())
+    else:  # SQLite: a write takes the database lock, later readers see committed versions
+        session.execute(update(Document).where(Document.id == document.id).values(id=Document.id))
+    session.expire(document, ["versions"])
