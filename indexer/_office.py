@@ -33,6 +33,9 @@ MAX_EMPTY_ROWS = 10_000
 MAX_CELLS = 1_000_000
 #: A single part of an OOXML package larger than this when unpacked is refused (zip bomb).
 MAX_PART_BYTES = 512 * 1024 * 1024
+#: XML a DOCX may unpack to in all: python-docx builds a tree of it (about 50 bytes of
+#: memory per byte of XML), so more is a decompression bomb or beyond reading
+MAX_DOCX_XML_BYTES = 48 * 1024 * 1024
 #: Seconds a legacy .doc converter may run.
 CONVERT_TIMEOUT = 120
 
@@ -40,8 +43,11 @@ CONVERT_TIMEOUT = 120
 # -- shared helpers ---------------------------------------------------------------------
 
 
-def _check_ooxml(path: Path, kind: str) -> None:
-    """Refuse encrypted, non-ZIP and zip-bomb files before handing them to a library."""
+def _check_ooxml(path: Path, kind: str, max_xml_bytes: int | None = None) -> None:
+    """Refuse encrypted, non-ZIP and zip-bomb files before handing them to a library.
+
+    The declared sizes can be trusted: ``zipfile`` never inflates a part beyond its
+    declared size (a part that would is a CRC error)."""
     with open(path, "rb") as f:
         head = f.read(8)
     if not head:
@@ -61,6 +67,13 @@ def _check_ooxml(path: Path, kind: str) -> None:
         if info.file_size > MAX_PART_BYTES:
             raise ExtractionError(
                 f"{kind} part {info.filename} unpacks to {info.file_size} bytes (limit {MAX_PART_BYTES})"
+            )
+    if max_xml_bytes is not None:
+        xml = sum(i.file_size for i in infos if i.filename.endswith((".xml", ".rels")))
+        if xml > max_xml_bytes:
+            raise ExtractionError(
+                f"{kind} text unpacks to {xml // 1024**2} MB of XML (limit "
+                f"{max_xml_bytes // 1024**2} MB): a decompression bomb or too large to read"
             )
 
 
@@ -163,7 +176,7 @@ def extract_docx_pages(
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    _check_ooxml(path, "DOCX")
+    _check_ooxml(path, "DOCX", MAX_DOCX_XML_BYTES)
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as e:

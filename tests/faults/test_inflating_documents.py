@@ -1,0 +1,75 @@
+"""A small DOCX whose text inflates to 105 MB of XML: refused before any library parses it,
+with a clear reason, in bounded memory (it used to drive the worker to 5.9 GB)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from docx import Document as WordDocument
+
+from storage import Document
+from tests import factories
+
+INFLATED_BYTES = 105 * 1024 * 1024
+
+
+def _inflating_docx(path: Path) -> Path:
+    """A real DOCX whose word/document.xml is one paragraph repeated to 105 MB."""
+    seed = path.with_name("seed.docx")
+    word = WordDocument()
+    word.add_paragraph("种子")
+    word.save(seed)
+    paragraph = "<w:p><w:r><w:t>" + "佐证材料" * 200 + "</w:t></w:r></w:p>"
+    with zipfile.ZipFile(seed) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename != "word/document.xml":
+                out.writestr(info, src.read(info))
+                continue
+            head, _, tail = src.read(info).decode().partition("<w:body>")
+            with out.open("word/document.xml", "w") as f:
+                f.write((head + "<w:body>").encode())
+                chunk = paragraph.encode() * 1000
+                written = 0
+                while written < INFLATED_BYTES:
+                    f.write(chunk)
+                    written += len(chunk)
+                f.write(("</w:body>" + tail.split("</w:body>", 1)[1]).encode())
+    assert path.stat().st_size < 2 * 1024 * 1024
+    return path
+
+
+def test_an_inflating_docx_is_refused_with_a_reason(runtime, make_framework, tmp_path) -> None:
+    fid = make_framework()["framework_id"]
+    path = _inflating_docx(tmp_path / "2.3.4-1 膨胀文档.docx")
+    doc = factories.ingest(runtime, [path], fid).documents[0]
+    assert doc["status"] == "failed"
+    with runtime.session() as s:
+        reason = s.get(Document, doc["id"]).status_reason
+    assert "decompression bomb" in reason and "MB of XML (limit 48 MB)" in reason
+
+
+def test_extraction_of_an_inflating_docx_stays_small(tmp_path) -> None:
+    """Peak memory of a process that extracts it (as the worker does): well under 1 GB."""
+    path = _inflating_docx(tmp_path / "bomb.docx")
+    script = (
+        "import json, resource, sys\n"
+        "from indexer import ExtractionError, extract_pages\n"
+        "try:\n"
+        "    list(extract_pages(sys.argv[1], 'docx'))\n"
+        "    outcome = 'read'\n"
+        "except ExtractionError as e:\n"
+        "    outcome = str(e)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+        "print(json.dumps({'outcome': outcome, 'peak_mb': peak}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "decompression bomb" in report["outcome"]
+    assert report["peak_mb"] < 1024, report
