@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_app.auth.users import create_token, create_user
@@ -27,6 +28,7 @@ from storage import (
     DocumentVersion,
     Indicator,
     User,
+    UserAssignment,
 )
 
 PASSWORD = "correct-horse-9"
@@ -117,3 +119,19 @@ def add_document(
     session.add(doc)
     session.flush()
     return doc
+
+
+def limit_scope(runtime: Runtime, user: User, framework_id: int, codes: list[str]) -> None:
+    """Make ``user`` limited-scope staff responsible for the indicators with these codes."""
+    with runtime.unit_of_work() as s:
+        stored = s.get(User, user.id)
+        assert stored is not None
+        stored.limited_scope = True
+        for code in codes:
+            indicator = s.scalars(
+                select(Indicator).where(
+                    Indicator.framework_id == framework_id, Indicator.code == code
+                )
+            ).first()
+            assert indicator is not None, code
+            s.add(UserAssignment(user_id=stored.id, indicator_id=indicator.id))

@@ -77,14 +77,17 @@ def framework_overview(session: Session, framework: Framework) -> dict[str, Any]
 
 
 def indicator_documents(
-    session: Session, indicator: Indicator
+    session: Session, indicator: Indicator, readable: set[int] | None = None
 ) -> tuple[list[tuple[CatalogEntry, list[Document]]], list[Document]]:
-    """The indicator's entries with their documents, and documents linked to it directly."""
+    """The indicator's entries with their documents, and documents linked to it directly;
+    only those in ``readable`` (the user's scope) when given."""
+    visible = Document.id.in_(readable) if readable is not None else Document.id.is_not(None)
     links = session.scalars(
         select(DocumentLink)
         .join(Document, Document.id == DocumentLink.document_id)
         .where(
             Document.deleted.is_(False),
+            visible,
             DocumentLink.entry_id.in_([e.id for e in indicator.entries])
             | (DocumentLink.indicator_id == indicator.id),
         )

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
+from evidence_app.auth.permissions import scoped_indicator_ids
 from evidence_app.documents.archives import (
     ArchiveLimits,
     ArchiveRefusedError,
@@ -280,8 +281,12 @@ def store_stream(
     user: User | None,
     entry_id: int | None = None,
     indicator_id: int | None = None,
+    scope: set[int] | None = None,
 ) -> tuple[Document, bool]:
-    """Store one file and link it; returns (document, duplicate). Flushes, does not commit."""
+    """Store one file and link it; returns (document, duplicate). Flushes, does not commit.
+
+    ``scope``: the indicators the uploader may manage (None: all); a file whose code links
+    it elsewhere is refused (UploadRejected), as an explicit target outside it is."""
     display = clean_filename(name)
     sha, size = store_upload_blob(session, runtime, stream)
     _ensure_blob(session, sha, size)
@@ -296,6 +301,9 @@ def store_stream(
         framework_id = indicator.framework_id
     else:
         entry, indicator = resolve_code(session, framework_id, code, folder_codes(rel_path))
+    target = entry.indicator_id if entry is not None else indicator.id if indicator else None
+    if scope is not None and target is not None and target not in scope:
+        raise UploadRejected(f"编号 {code} 属于您负责范围以外的指标，未上传")
 
     _lock_upload_key(session, f"{framework_id}:{code}:{sha}")
     existing = session.scalars(
@@ -410,6 +418,8 @@ def ingest_uploads(
         max_member_bytes=runtime.config.MAX_UPLOAD_BYTES,
     )
 
+    scope = scoped_indicator_ids(session, user) if user is not None else None
+
     def store(stream: BinaryIO, name: str, rel_path: str) -> None:
         try:
             with session.begin_nested():
@@ -423,6 +433,7 @@ def ingest_uploads(
                     user=user,
                     entry_id=entry_id,
                     indicator_id=indicator_id,
+                    scope=scope,
                 )
         except UploadRejected as e:
             report.rejected.append({"name": clean_filename(name), "reason": str(e)})

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from evidence_app.api import bp as api
-from evidence_app.auth.permissions import scoped_indicator_ids
+from evidence_app.auth.permissions import readable_document_ids, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, forbid, require, signed_in_user
 from evidence_app.documents.ingest import Upload, default_framework_id, ingest_uploads
 from evidence_app.runtime import get_runtime
@@ -127,16 +127,13 @@ def receive():
 @require("queue")
 def queue():
     session = db_session()
+    readable = readable_document_ids(session, signed_in_user())
     groups = {}
     for status in ("pending", "processing", "failed", "encrypted", "unsupported", "empty"):
-        groups[status] = list(
-            session.scalars(
-                select(Document)
-                .where(Document.status == status, Document.deleted.is_(False))
-                .order_by(Document.updated_at.desc())
-                .limit(200)
-            )
-        )
+        stmt = select(Document).where(Document.status == status, Document.deleted.is_(False))
+        if readable is not None:  # limited staff: only what they may see, not even names
+            stmt = stmt.where(Document.id.in_(readable))
+        groups[status] = list(session.scalars(stmt.order_by(Document.updated_at.desc()).limit(200)))
     return render_template("upload/queue.html", groups=groups)
 
 

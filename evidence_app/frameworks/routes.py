@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from evidence_app.api import bp as api
-from evidence_app.auth.permissions import can, scoped_indicator_ids
+from evidence_app.auth.permissions import can, readable_document_ids, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, require, signed_in_user
 from evidence_app.coverage.overview import framework_overview, indicator_documents
 from evidence_app.frameworks import FrameworkImportError
@@ -63,7 +63,7 @@ def indicator(indicator_id: int):
     user = signed_in_user()
     scope = scoped_indicator_ids(session, user)
     may_upload = can(user, "upload") and (scope is None or node.id in scope)
-    by_entry, direct = indicator_documents(session, node)
+    by_entry, direct = indicator_documents(session, node, readable_document_ids(session, user))
     ancestors: list[Indicator] = []
     parent = node.parent
     while parent is not None:
