@@ -22,10 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from openpyxl import Workbook
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -55,6 +53,10 @@ from storage import (
     Indicator,
     User,
 )
+
+if TYPE_CHECKING:  # openpyxl loads numpy: only exports load it
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
 CHUNK = 1024 * 1024
 MAX_FOLDER_CHARS = 50
@@ -119,6 +121,8 @@ def coverage_report(
 
 def _first_sheet(wb: Workbook) -> Worksheet:
     """A new workbook's one sheet."""
+    from openpyxl.worksheet.worksheet import Worksheet
+
     ws = wb.active
     assert isinstance(ws, Worksheet)
     return ws
@@ -166,6 +170,8 @@ def write_coverage_xlsx(
         findings = compute_findings(session, framework_id, coverage=coverage, today=today)
     scores = expert_scores(session, framework_id)
     s = coverage.summary()
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = _first_sheet(wb)
     ws.title = "汇总"
@@ -546,6 +552,8 @@ def _catalog_values(row: CatalogRow) -> list[Any]:
 
 
 def catalog_xlsx(plan: PackagePlan) -> bytes:
+    from openpyxl import Workbook
+
     wb = Workbook()
     ws = _first_sheet(wb)
     ws.title = CATALOG_NAME
