@@ -113,6 +113,16 @@ def clean_filename(name: str) -> str:
     return name or "未命名文件"
 
 
+_EXTENSION_RE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,9}|[0-9][A-Za-z][A-Za-z0-9]{0,8}")
+
+
+def name_stem(name: str) -> str:
+    """The name without its extension; a dot inside a code is not one ("2.3.4-4 扫描件"
+    stays whole, "2.3.4-4 名单.pdf" loses ".pdf")."""
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and stem and _EXTENSION_RE.fullmatch(ext) else name
+
+
 def parse_code(name: str) -> str:
     """The code at the start of a file or folder name ('2.3.4-1 明细表.pdf' -> '2.3.4-1')."""
     stem = name.rsplit("/", 1)[-1]
@@ -134,7 +144,7 @@ def code_from_path(rel_path: str) -> str:
     parts = [p for p in rel_path.replace("\\", "/").split("/") if p]
     if not parts:
         return ""
-    stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
+    stem = name_stem(parts[-1])
     code = parse_code(stem)
     if code:
         return code
@@ -146,7 +156,7 @@ def code_from_path(rel_path: str) -> str:
 
 
 def title_from_name(name: str, code: str) -> str:
-    stem = name.rsplit(".", 1)[0] if "." in name else name
+    stem = name_stem(name)
     if code and stem.lstrip().startswith(code):
         stem = stem.lstrip()[len(code) :]
     return stem.strip(" _-—.、:：") or name
