@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 
 from evidence_app import uow
@@ -66,6 +67,11 @@ def _log_request(response: Response) -> Response:
             },
         )
     return response
+
+
+def exception_headers(e: HTTPException) -> list[tuple[str, str]]:
+    """The headers an HTTP error carries besides its body's type (``Allow`` on a 405)."""
+    return [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
 
 
 #: the largest id a database column holds (BIGINT); larger numbers name nothing

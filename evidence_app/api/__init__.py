@@ -11,7 +11,7 @@ from evidence_app.api.openapi import spec
 from evidence_app.auth.security import csrf
 from evidence_app.auth.users import user_for_token
 from evidence_app.runtime import get_runtime
-from evidence_app.web import db_session
+from evidence_app.web import db_session, exception_headers
 
 __all__ = ["bp"]
 
@@ -30,7 +30,7 @@ def authenticate_token() -> None:
 
 
 @bp.errorhandler(HTTPException)
-def json_error(e: HTTPException) -> tuple[Response, int]:
+def json_error(e: HTTPException) -> tuple[Response, int, list[tuple[str, str]]]:
     messages = {
         400: "请求无效",
         401: "未登录或令牌无效",
@@ -43,7 +43,7 @@ def json_error(e: HTTPException) -> tuple[Response, int]:
     if e.code == 413:
         limit = get_runtime().config.MAX_CONTENT_LENGTH // 1024**2
         message = f"上传内容超过大小上限（单次请求最多 {limit} MB）"
-    return jsonify({"error": message}), e.code or 500
+    return jsonify({"error": message}), e.code or 500, exception_headers(e)
 
 
 @bp.get("/openapi.json")

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from evidence_app.auth.security import wants_json
 from evidence_app.search.indexing import IndexUnavailableError
+from evidence_app.web import exception_headers
 
 log = logging.getLogger("evidence_app.errors")
 
@@ -34,9 +35,10 @@ def register(app: Flask) -> None:
             message = f"上传内容超过大小上限（单次最多 {limit} MB），请分批上传。"
         if code == 429 and e.description:
             message = str(e.description)
+        headers = exception_headers(e)
         if wants_json():
-            return jsonify({"error": message.rstrip("。")}), code
-        return render_template("errors/error.html", code=code, message=message), code
+            return jsonify({"error": message.rstrip("。")}), code, headers
+        return render_template("errors/error.html", code=code, message=message), code, headers
 
     @app.errorhandler(IndexUnavailableError)
     def index_unavailable(e: IndexUnavailableError):
