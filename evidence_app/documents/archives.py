@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import BinaryIO, cast
 
+import charset_normalizer
+
 UTF8_FLAG = 0x800
 
 
@@ -37,17 +39,40 @@ class Member:
     size: int
 
 
-def decode_member_name(info: zipfile.ZipInfo) -> str:
-    """The member's real name: UTF-8 when flagged, else CP936 (GBK) bytes, else CP437."""
+def _raw_name(info: zipfile.ZipInfo) -> bytes | None:
+    """The name's bytes as stored, for a member without the UTF-8 flag (zipfile read them
+    as CP437); None when flagged."""
     if info.flag_bits & UTF8_FLAG:
-        return info.filename
+        return None
     try:
-        raw = info.filename.encode("cp437")
+        return info.filename.encode("cp437")
     except UnicodeEncodeError:
+        return None
+
+
+def names_encoding(infos: list[zipfile.ZipInfo]) -> str:
+    """The encoding of an archive's unflagged names, judged over all of them together:
+    UTF-8 when every name is valid UTF-8, else GBK (Simplified Chinese Windows) or Big5
+    (Traditional Chinese Windows), whichever reads the names as text."""
+    raws = [raw for raw in map(_raw_name, infos) if raw]
+    joined = b"\n".join(raws)
+    try:
+        joined.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(joined, cp_isolation=["gb18030", "big5"]).best()
+    return best.encoding if best is not None else "gb18030"
+
+
+def decode_member_name(info: zipfile.ZipInfo, encoding: str = "gb18030") -> str:
+    """The member's real name: as flagged (UTF-8), else in the archive's ``encoding``."""
+    raw = _raw_name(info)
+    if raw is None:
         return info.filename
-    for encoding in ("utf-8", "gb18030"):
+    for candidate in (encoding, "utf-8", "gb18030"):
         try:
-            return raw.decode(encoding)
+            return raw.decode(candidate)
         except UnicodeDecodeError:
             continue
     return info.filename
@@ -86,8 +111,9 @@ def open_archive(
             )
         members: list[Member] = []
         total = compressed = 0
+        encoding = names_encoding(infos)
         for info in infos:
-            name = decode_member_name(info)
+            name = decode_member_name(info, encoding)
             problem = _check_name(name)
             if problem:
                 raise ArchiveRefusedError(
