@@ -9,6 +9,7 @@ from flask import Flask
 from config import Config
 from evidence_app import web
 from evidence_app.auth import security
+from evidence_app.documents.multipart import UploadRequest
 from evidence_app.frameworks.operations import load_framework_terms
 from evidence_app.logs import configure_logging
 from evidence_app.runtime import Runtime, get_runtime
@@ -28,6 +29,7 @@ def create_app(config: Config | None = None) -> Flask:
         template_folder=str(PACKAGE.parent / "templates"),
         static_folder=str(PACKAGE / "static"),
     )
+    app.request_class = UploadRequest  # uploads capped per file while they stream in
     app.config.from_object(config)
     app.config["EVIDENCE_CONFIG"] = config
     init_runtime(app, config)

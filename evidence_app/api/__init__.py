@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from evidence_app.api.openapi import spec
 from evidence_app.auth.security import csrf
 from evidence_app.auth.users import user_for_token
+from evidence_app.documents.multipart import UploadTooLargeError
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session, exception_headers
 
@@ -40,6 +41,10 @@ def json_error(e: HTTPException) -> tuple[Response, int, list[tuple[str, str]]]:
         413: "上传内容超过大小上限",
     }
     message = messages.get(e.code or 500, e.name)
+    if isinstance(e, UploadTooLargeError):  # the report an upload's refusals have
+        rejected = [{"name": e.filename, "reason": e.description}]
+        body = {"error": e.description, "accepted": 0, "documents": [], "rejected": rejected}
+        return jsonify(body), 413, exception_headers(e)
     if e.code == 413:
         limit = get_runtime().config.MAX_CONTENT_LENGTH // 1024**2
         message = f"上传内容超过大小上限（单次请求最多 {limit} MB）"

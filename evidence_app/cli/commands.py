@@ -24,6 +24,7 @@ from evidence_app.frameworks import operations as framework_service
 from evidence_app.runtime import NotInitializedError, get_runtime
 from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.search.operations import search_documents
+from evidence_app.server import create_server
 from evidence_app.tasks import recover_stale
 from storage import ROLES, LocalBlobStore, upgrade_database
 
@@ -406,19 +407,10 @@ def worker_command(workers: int, processes: bool) -> None:
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the web app with waitress (a production WSGI server)."""
-    from waitress import serve
-
     get_runtime().check_schema()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"佐证材料库运行于 http://{host}:{port}/", err=True)
-    serve(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        ident="evidence",
-        clear_untrusted_proxy_headers=True,
-    )
+    create_server(app, host, port, threads).run()
 
 
 @cli.command("demo")

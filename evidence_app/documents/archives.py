@@ -51,10 +51,14 @@ def _raw_name(info: zipfile.ZipInfo) -> bytes | None:
 
 
 def names_encoding(infos: list[zipfile.ZipInfo]) -> str:
-    """The encoding of an archive's unflagged names, judged over all of them together:
-    UTF-8 when every name is valid UTF-8, else GBK (Simplified Chinese Windows) or Big5
-    (Traditional Chinese Windows), whichever reads the names as text."""
-    raws = [raw for raw in map(_raw_name, infos) if raw]
+    """The encoding of an archive's unflagged names, judged over all of them together."""
+    return legacy_encoding([raw for raw in map(_raw_name, infos) if raw])
+
+
+def legacy_encoding(raws: list[bytes]) -> str:
+    """The encoding of names written by a program that does not say: UTF-8 when every name
+    is valid UTF-8, else GBK (Simplified Chinese Windows) or Big5 (Traditional Chinese
+    Windows), whichever reads the names, judged together, as text."""
     joined = b"\n".join(raws)
     try:
         joined.decode("utf-8")

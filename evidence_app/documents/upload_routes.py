@@ -75,8 +75,14 @@ def page():
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     entry = session.get(CatalogEntry, int_arg("entry_id", minimum=1) or 0)
     indicator = session.get(Indicator, int_arg("indicator_id", minimum=1) or 0)
+    config = get_runtime().config
+    request_limit = config.MAX_CONTENT_LENGTH  # one file a request: the server's cap too
+    limits = {
+        "file": min(config.MAX_UPLOAD_BYTES, request_limit),
+        "zip": min(config.ZIP_MAX_TOTAL_BYTES, request_limit),
+    }
     return render_template(
-        "upload/index.html", frameworks=frameworks, entry=entry, indicator=indicator
+        "upload/index.html", frameworks=frameworks, entry=entry, indicator=indicator, limits=limits
     )
 
 

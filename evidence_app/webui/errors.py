@@ -8,6 +8,7 @@ from flask import Flask, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from evidence_app.auth.security import wants_json
+from evidence_app.documents.multipart import UploadTooLargeError
 from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.web import exception_headers
 
@@ -30,7 +31,9 @@ def register(app: Flask) -> None:
     def http_error(e: HTTPException):
         code = e.code or 500
         message = MESSAGES.get(code, e.name)
-        if code == 413:
+        if isinstance(e, UploadTooLargeError):
+            message = f"“{e.filename}”{e.description}。"
+        elif code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"] // 1024**2
             message = f"上传内容超过大小上限（单次最多 {limit} MB），请分批上传。"
         if code == 429 and e.description:

@@ -83,6 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         if not k.startswith(("DATABASE_URL", "REDIS_URL", "SEARCH_BACKEND"))
     }
     env.update({"EVIDENCE_HOME": str(home), "SECRET_KEY": "e2e", "LOG_LEVEL": "WARNING"})
+    env["MAX_UPLOAD_BYTES"] = str(2 * 1024 * 1024)  # small, to see the page refuse a big file
     evidence(env, "init")
     evidence(
         env, "user", "add", "admin", "--role", "admin", "--password-stdin", input=PASSWORD + "\n"
@@ -185,6 +186,13 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
     assert "2.3.5-1 现代学徒制试点报告.pdf" in accepted and "2.3.4-1 订单学明细表.txt" in accepted
     assert "2.3.5-1" in accepted
     shot(page, "03-uploaded")
+
+    big = tmp_path / "2.3.4-2 超大扫描件.pdf"
+    big.write_bytes(b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024))
+    page.set_input_files("#file-input", str(big))
+    page.wait_for_selector("#progress-list li:has-text('超大扫描件') .state-error")
+    assert "未上传：超过上限（2 MB）" in page.inner_text("#progress-list")
+    assert "超大扫描件" not in page.inner_text("#upload-results")
 
     deadline = time.time() + 90
     while True:

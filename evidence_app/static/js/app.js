@@ -91,6 +91,14 @@
       var state = el("span", "等待");
       li.appendChild(name); li.appendChild(bar); li.appendChild(state);
       list.appendChild(li);
+      var zip = /\.zip$/i.test(file.name);
+      var limit = Number(form.getAttribute(zip ? "data-max-zip-bytes" : "data-max-file-bytes"));
+      if (limit && file.size > limit) {  // refused here: nothing is sent
+        bar.value = 0;
+        state.textContent = "未上传：超过上限（" + Math.floor(limit / 1048576) + " MB）";
+        state.className = "state-error";
+        return;
+      }
       var data = fieldsOf();
       data.append("files", file, file.name);
       if (path) data.append("path:" + file.name, path);
