@@ -55,6 +55,12 @@ class Config:
         self.OCR_ENABLED = env.get("OCR_ENABLED", "1") not in ("0", "false", "no")
         self.OCR_DPI = _int(env, "OCR_DPI", 150)
         self.OCR_MAX_PAGES = _int(env, "OCR_MAX_PAGES", 200)
+        # each file is read in a child process, killed above this much resident memory or
+        # after this long without a new page (0: no limit); EXTRACT_IN_PROCESS=1 reads in
+        # the worker itself (debugging: no limits)
+        self.EXTRACT_MEMORY_MB = _int(env, "EXTRACT_MEMORY_MB", 2048)
+        self.EXTRACT_TIMEOUT_SECONDS = _int(env, "EXTRACT_TIMEOUT_SECONDS", 600)
+        self.EXTRACT_IN_PROCESS = env.get("EXTRACT_IN_PROCESS", "0") in ("1", "true", "yes")
         # background jobs
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.HUEY_IMMEDIATE = env.get("HUEY_IMMEDIATE", "0") in ("1", "true", "yes")

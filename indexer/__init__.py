@@ -24,6 +24,14 @@ from indexer._types import (
 from indexer._extract import FILE_TYPES, detect_file_type, extract_pages, file_type_from_name
 from indexer._ocr import ocr_image
 from indexer._pdf import extract_pdf_tables
+from indexer._sandbox import (
+    ChildDiedError,
+    ExtractionCrashError,
+    ExtractionSandbox,
+    ExtractionStoppedError,
+    MemoryLimitError,
+    TimeLimitError,
+)
 
 # -- search exports --
 # isort: split
@@ -56,6 +64,12 @@ __all__ = [
     "UnsupportedFormatError",
     # -- extraction names --
     "FILE_TYPES",
+    "ChildDiedError",
+    "ExtractionCrashError",
+    "ExtractionSandbox",
+    "ExtractionStoppedError",
+    "MemoryLimitError",
+    "TimeLimitError",
     "detect_file_type",
     "extract_pages",
     "extract_pdf_tables",

@@ -38,8 +38,14 @@ from evidence_app.runtime import Runtime
 from evidence_app.search.indexing import lock_blob
 from evidence_app.uow import record_blob, record_pages
 from indexer import (
+    ChildDiedError,
     EncryptedError,
+    ExtractionCrashError,
     ExtractionError,
+    ExtractionSandbox,
+    MemoryLimitError,
+    Page,
+    TimeLimitError,
     UnsupportedFormatError,
     detect_file_type,
     extract_pages,
@@ -610,16 +616,24 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
     """Detect the current version's type from its content and extract its pages.
 
     Never raises for bad files. The blob is read through ``local_path`` (the file itself
-    locally, a temporary download from S3) because the extractors read paths."""
+    locally, a temporary download from S3) because the extractors read paths. The reading
+    happens in a child process with a memory and a time limit (``ExtractionSandbox``), so a
+    file that would take gigabytes, crash or hang costs its document, not the worker;
+    ``EXTRACT_IN_PROCESS`` reads in this process instead."""
     if work.sha256 is None:
         return _Extracted(DocumentStatus.FAILED, "没有文件版本", [], work.file_type)
     cfg = runtime.config
+    detect: Callable[..., str] = detect_file_type
+    extract: Callable[..., Iterable[Page]] = extract_pages
+    if not cfg.EXTRACT_IN_PROCESS:
+        sandbox = ExtractionSandbox(cfg.EXTRACT_MEMORY_MB, cfg.EXTRACT_TIMEOUT_SECONDS)
+        detect, extract = sandbox.detect_file_type, sandbox.extract_pages
     file_type = work.file_type
     try:
         with runtime.blobs.local_path(work.sha256) as path:
-            file_type = detect_file_type(path, work.original_name)
+            file_type = detect(path, work.original_name)
             pages = list(
-                extract_pages(
+                extract(
                     path,
                     file_type,
                     ocr=cfg.OCR_ENABLED,
@@ -627,6 +641,18 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
                     max_ocr_pages=cfg.OCR_MAX_PAGES,
                 )
             )
+    except MemoryLimitError as e:
+        return _Extracted(
+            DocumentStatus.FAILED, f"解析时内存超过上限（{e.limit_mb} MB），已停止", [], file_type
+        )
+    except TimeLimitError as e:
+        return _Extracted(
+            DocumentStatus.FAILED, f"解析超时（{e.seconds:g} 秒没有进展），已停止", [], file_type
+        )
+    except ChildDiedError as e:
+        log.warning("document %s: %s", work.document_id, e)
+        how = f"信号 {e.signal}" if e.signal is not None else f"退出码 {e.returncode}"
+        return _Extracted(DocumentStatus.FAILED, f"解析进程意外退出（{how}）", [], file_type)
     except EncryptedError as e:
         return _Extracted(
             DocumentStatus.ENCRYPTED, f"文件已加密，无法读取内容（{e}）", [], file_type
@@ -642,6 +668,11 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
         return _Extracted(DocumentStatus.FAILED, f"读取存储失败，请稍后重试（{e}）", [], file_type)
     except MemoryError:
         return _Extracted(DocumentStatus.FAILED, "文件过大，解析时内存不足", [], file_type)
+    except ExtractionCrashError as e:  # a bug in an extractor, raised in the child
+        log.error("extraction crashed for document %s:\n%s", work.document_id, e.child_traceback)
+        return _Extracted(
+            DocumentStatus.FAILED, f"解析出错（{e.type_name}: {e.message}）", [], file_type
+        )
     except Exception as e:  # a bug or a library crash must not lose the upload
         log.exception("extraction crashed for document %s", work.document_id)
         return _Extracted(
