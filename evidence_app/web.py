@@ -78,9 +78,28 @@ def exception_headers(e: HTTPException) -> list[tuple[str, str]]:
 MAX_ID = 2**63 - 1
 
 
+def _decimal_at_most(limit: int) -> str:
+    """A regular expression for the decimal numbers from 0 to ``limit`` (leading zeros
+    allowed, as ``int()`` reads them): shorter numbers, or the same length with a smaller
+    digit after a common prefix, or ``limit`` itself."""
+    digits = str(limit)
+    choices = [rf"\d{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            choices.append(rf"{digits[:i]}[0-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+    choices.append(digits)
+    return "0*(?:" + "|".join(choices) + ")"
+
+
 class IdConverter(IntegerConverter):
     """``<int:…>`` in every route: a number beyond any database id does not match (404)
-    instead of overflowing the database driver (500)."""
+    instead of overflowing the database driver (500). The pattern itself stops at MAX_ID:
+    Werkzeug picks a rule by pattern and method before it converts the value, so a number
+    refused only on conversion answered 405 where another method shares the path
+    (``DELETE /api/v1/documents/<huge>`` offered GET)."""
+
+    regex = _decimal_at_most(MAX_ID)
+    part_isolating = True
 
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
