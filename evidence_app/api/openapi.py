@@ -1,22 +1,78 @@
-"""The OpenAPI description of /api/v1, kept beside the routes (a test compares the two)."""
+"""The OpenAPI description of /api/v1, kept beside the routes (a test compares the two, and
+tests/security/test_api_contract.py runs schemathesis against it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-ERROR = {"$ref": "#/components/schemas/Error"}
+from storage import DOCUMENT_STATUSES, REVIEW_STATUSES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERROR = _ref("Error")
+STRING = {"type": "string"}
+INTEGER = {"type": "integer"}
+NUMBER = {"type": "number"}
+NULLABLE_STRING = {"type": "string", "nullable": True}
+NULLABLE_INTEGER = {"type": "integer", "nullable": True}
+NULLABLE_NUMBER = {"type": "number", "nullable": True}
+DOCUMENT_STATUS = {"type": "string", "enum": [str(s) for s in DOCUMENT_STATUSES]}
+
+
+def _object(required: list[str], properties: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An object whose listed properties are always present."""
+    return {"type": "object", "required": required, "properties": properties, **more}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
 
 
 def _json(schema: dict[str, Any], description: str = "成功") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+ERROR_TEXT = {
+    400: "请求无效",
+    401: "未登录或令牌无效",
+    403: "没有权限",
+    404: "不存在",
+    409: "文件已损坏（存储内容与上传时记录的 SHA-256 不符），已停止下载",
+    413: "超过大小上限",
+    416: "Range 超出文件范围",
+    503: "搜索索引正在根据数据库重建，稍后再试",
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "请求无效", 401: "未登录", 403: "没有权限", 404: "不存在", 413: "超过大小上限"}
-    return {str(c): _json(ERROR, text[c]) for c in codes}
+    out = {str(c): _json(ERROR, ERROR_TEXT[c]) for c in codes}
+    if 503 in codes:
+        out["503"]["headers"] = {
+            "Retry-After": {"required": True, "schema": STRING, "description": "几秒后再试"}
+        }
+    return out
 
 
-ID = {"name": "document_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+def _file(description: str) -> dict[str, Any]:
+    """The bytes of a stored file, with the file's own Content-Type."""
+    return {
+        "description": description,
+        "headers": {
+            "ETag": {"required": True, "schema": STRING, "description": "文件的 SHA-256"},
+            "Content-Disposition": {"required": True, "schema": STRING},
+        },
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": INTEGER}
+
+
+ID = _path_id("document_id")
 FILE_FORM = {
     "multipart/form-data": {
         "schema": {
@@ -27,6 +83,214 @@ FILE_FORM = {
     }
 }
 
+SCHEMAS: dict[str, Any] = {
+    "Error": _object(["error"], {"error": {"type": "string", "description": "中文说明"}}),
+    "IngestReport": _object(
+        ["accepted", "rejected", "documents"],
+        {
+            "accepted": INTEGER,
+            "rejected": _array(_object(["name", "reason"], {"name": STRING, "reason": STRING})),
+            "documents": _array(_ref("DocumentSummary")),
+        },
+    ),
+    "UploadTooLarge": {
+        "description": "请求体超过上限时只有 error；单个文件超过上限时另有拒收报告",
+        "allOf": [
+            ERROR,
+            {
+                "type": "object",
+                "properties": {
+                    "accepted": INTEGER,
+                    "rejected": _array(
+                        _object(["name", "reason"], {"name": STRING, "reason": STRING})
+                    ),
+                    "documents": _array(_ref("DocumentSummary")),
+                },
+            },
+        ],
+    },
+    "DocumentSummary": _object(
+        ["id", "name", "code", "entry", "indicator", "status"],
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "code": STRING,
+            "entry": NULLABLE_STRING,
+            "indicator": NULLABLE_STRING,
+            "status": DOCUMENT_STATUS,
+        },
+    ),
+    "Document": {
+        "allOf": [
+            _ref("DocumentSummary"),
+            _object(
+                [
+                    "title",
+                    "framework_id",
+                    "file_type",
+                    "status_reason",
+                    "review_status",
+                    "page_count",
+                    "ocr_pages",
+                    "created_at",
+                    "versions",
+                    "links",
+                ],
+                {
+                    "title": STRING,
+                    "framework_id": NULLABLE_INTEGER,
+                    "file_type": STRING,
+                    "status_reason": STRING,
+                    "review_status": {
+                        "type": "string",
+                        "enum": [str(s) for s in REVIEW_STATUSES],
+                    },
+                    "page_count": INTEGER,
+                    "ocr_pages": INTEGER,
+                    "created_at": STRING,
+                    "versions": _array(
+                        _object(
+                            ["number", "name", "size", "sha256", "created_at"],
+                            {
+                                "number": INTEGER,
+                                "name": STRING,
+                                "size": INTEGER,
+                                "sha256": STRING,
+                                "created_at": STRING,
+                            },
+                        )
+                    ),
+                    "links": _array(
+                        _object(
+                            ["id", "entry", "indicator"],
+                            {"id": INTEGER, "entry": NULLABLE_STRING, "indicator": NULLABLE_STRING},
+                        )
+                    ),
+                },
+            ),
+        ]
+    },
+    "SearchResult": _object(
+        ["total", "took_ms", "hits"],
+        {
+            "total": INTEGER,
+            "took_ms": NUMBER,
+            "fallback": {"type": "boolean", "description": "索引不可用时按数据库逐字查找"},
+            "hits": _array(
+                _object(
+                    [
+                        "document_id",
+                        "code",
+                        "title",
+                        "indicators",
+                        "score",
+                        "pages",
+                        "snippets",
+                        "file_type",
+                        "status",
+                    ],
+                    {
+                        "document_id": INTEGER,
+                        "code": STRING,
+                        "title": STRING,
+                        "indicators": _array(STRING),
+                        "score": NUMBER,
+                        "pages": _array(INTEGER),
+                        "snippets": _array(
+                            _object(["page", "html"], {"page": INTEGER, "html": STRING})
+                        ),
+                        "file_type": STRING,
+                        "status": DOCUMENT_STATUS,
+                    },
+                )
+            ),
+        },
+    ),
+    "ImportReport": _object(
+        [
+            "framework_id",
+            "name",
+            "year",
+            "indicators",
+            "levels",
+            "entries",
+            "self_score_total",
+            "max_points_total",
+            "anomalies",
+            "warnings",
+        ],
+        {
+            "framework_id": INTEGER,
+            "name": STRING,
+            "year": NULLABLE_INTEGER,
+            "indicators": INTEGER,
+            "levels": {"type": "object", "additionalProperties": INTEGER},
+            "entries": INTEGER,
+            "self_score_total": NUMBER,
+            "max_points_total": NUMBER,
+            "anomalies": _array(
+                _object(
+                    ["kind", "code", "indicator", "detail"],
+                    {"kind": STRING, "code": STRING, "indicator": STRING, "detail": STRING},
+                )
+            ),
+            "warnings": _array(STRING),
+        },
+    ),
+    "FrameworkSummary": _object(
+        [
+            "id",
+            "name",
+            "year",
+            "source_name",
+            "indicators",
+            "entries",
+            "anomalies",
+            "updated_at",
+        ],
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "year": NULLABLE_INTEGER,
+            "source_name": STRING,
+            "indicators": INTEGER,
+            "entries": INTEGER,
+            "anomalies": INTEGER,
+            "updated_at": STRING,
+        },
+    ),
+    "Indicator": _object(
+        [
+            "id",
+            "code",
+            "name",
+            "level",
+            "variant",
+            "max_points",
+            "unit",
+            "self_score",
+            "description",
+            "scoring_rule",
+            "entries",
+            "children",
+        ],
+        {
+            "id": INTEGER,
+            "code": STRING,
+            "name": STRING,
+            "level": INTEGER,
+            "variant": INTEGER,
+            "max_points": NULLABLE_NUMBER,
+            "unit": STRING,
+            "self_score": NULLABLE_NUMBER,
+            "description": STRING,
+            "scoring_rule": STRING,
+            "entries": _array(_object(["code", "title"], {"code": STRING, "title": STRING})),
+            "children": _array(_ref("Indicator")),
+        },
+    ),
+}
+
 
 def spec() -> dict[str, Any]:
     return {
@@ -35,139 +299,14 @@ def spec() -> dict[str, Any]:
             "title": "佐证材料库 API",
             "version": "1",
             "description": "指标体系、佐证材料与全文检索。认证：Authorization: Bearer <令牌>"
-            "（令牌由 `evidence token create USER` 或“我的账号”页面创建）。",
+            "（令牌由 `evidence token create USER` 或“我的账号”页面创建）。"
+            '错误的回答都是 JSON：{"error": "中文说明"}。',
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {"error": {"type": "string"}},
-                    "required": ["error"],
-                },
-                "IngestReport": {
-                    "type": "object",
-                    "required": ["accepted", "rejected", "documents"],
-                    "properties": {
-                        "accepted": {"type": "integer"},
-                        "rejected": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["name", "reason"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "reason": {"type": "string"},
-                                },
-                            },
-                        },
-                        "documents": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/DocumentSummary"},
-                        },
-                    },
-                },
-                "DocumentSummary": {
-                    "type": "object",
-                    "required": ["id", "name", "code", "entry", "indicator", "status"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "code": {"type": "string"},
-                        "entry": {"type": "string", "nullable": True},
-                        "indicator": {"type": "string", "nullable": True},
-                        "status": {"type": "string"},
-                    },
-                },
-                "Document": {
-                    "allOf": [
-                        {"$ref": "#/components/schemas/DocumentSummary"},
-                        {
-                            "type": "object",
-                            "required": ["title", "versions", "links"],
-                            "properties": {
-                                "title": {"type": "string"},
-                                "framework_id": {"type": "integer", "nullable": True},
-                                "file_type": {"type": "string"},
-                                "status_reason": {"type": "string"},
-                                "review_status": {"type": "string"},
-                                "page_count": {"type": "integer"},
-                                "versions": {"type": "array", "items": {"type": "object"}},
-                                "links": {"type": "array", "items": {"type": "object"}},
-                            },
-                        },
-                    ]
-                },
-                "SearchResult": {
-                    "type": "object",
-                    "required": ["total", "took_ms", "hits"],
-                    "properties": {
-                        "total": {"type": "integer"},
-                        "took_ms": {"type": "number"},
-                        "hits": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": [
-                                    "document_id",
-                                    "code",
-                                    "title",
-                                    "indicators",
-                                    "score",
-                                    "pages",
-                                    "snippets",
-                                ],
-                                "properties": {
-                                    "document_id": {"type": "integer"},
-                                    "code": {"type": "string"},
-                                    "title": {"type": "string"},
-                                    "indicators": {"type": "array", "items": {"type": "string"}},
-                                    "score": {"type": "number"},
-                                    "pages": {"type": "array", "items": {"type": "integer"}},
-                                    "snippets": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "required": ["page", "html"],
-                                            "properties": {
-                                                "page": {"type": "integer"},
-                                                "html": {"type": "string"},
-                                            },
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-                "ImportReport": {
-                    "type": "object",
-                    "required": [
-                        "framework_id",
-                        "name",
-                        "indicators",
-                        "levels",
-                        "entries",
-                        "self_score_total",
-                        "max_points_total",
-                        "anomalies",
-                        "warnings",
-                    ],
-                    "properties": {
-                        "framework_id": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "indicators": {"type": "integer"},
-                        "levels": {"type": "object"},
-                        "entries": {"type": "integer"},
-                        "self_score_total": {"type": "number"},
-                        "max_points_total": {"type": "number"},
-                        "anomalies": {"type": "array", "items": {"type": "object"}},
-                        "warnings": {"type": "array", "items": {"type": "string"}},
-                    },
-                },
-            },
+            "schemas": SCHEMAS,
         },
         "paths": {
             "/openapi.json": {
@@ -182,13 +321,9 @@ def spec() -> dict[str, Any]:
                     "summary": "指标体系列表",
                     "responses": {
                         "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["frameworks"],
-                                "properties": {
-                                    "frameworks": {"type": "array", "items": {"type": "object"}}
-                                },
-                            }
+                            _object(
+                                ["frameworks"], {"frameworks": _array(_ref("FrameworkSummary"))}
+                            )
                         ),
                         **_errors(401, 403),
                     },
@@ -197,25 +332,29 @@ def spec() -> dict[str, Any]:
                     "summary": "导入指标表（DOCX/XLSX/CSV/PDF）；同名同年度则更新",
                     "requestBody": {"required": True, "content": FILE_FORM},
                     "responses": {
-                        "201": _json({"$ref": "#/components/schemas/ImportReport"}, "已创建"),
-                        "200": _json({"$ref": "#/components/schemas/ImportReport"}, "已更新"),
-                        **_errors(400, 401, 403, 413),
+                        "201": _json(_ref("ImportReport"), "已创建"),
+                        "200": _json(_ref("ImportReport"), "已更新"),
+                        **_errors(400, 401, 403),
+                        "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
                     },
                 },
             },
             "/frameworks/{framework_id}": {
                 "get": {
                     "summary": "指标树",
-                    "parameters": [
-                        {
-                            "name": "framework_id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "integer"},
-                        }
-                    ],
+                    "parameters": [_path_id("framework_id")],
                     "responses": {
-                        "200": _json({"type": "object", "required": ["id", "name", "indicators"]}),
+                        "200": _json(
+                            _object(
+                                ["id", "name", "year", "indicators"],
+                                {
+                                    "id": INTEGER,
+                                    "name": STRING,
+                                    "year": NULLABLE_INTEGER,
+                                    "indicators": _array(_ref("Indicator")),
+                                },
+                            )
+                        ),
                         **_errors(401, 403, 404),
                     },
                 },
@@ -230,13 +369,10 @@ def spec() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "properties": {
-                                        "files": {
-                                            "type": "array",
-                                            "items": {"type": "string", "format": "binary"},
-                                        },
-                                        "framework_id": {"type": "integer"},
-                                        "entry_id": {"type": "integer"},
-                                        "indicator_id": {"type": "integer"},
+                                        "files": _array({"type": "string", "format": "binary"}),
+                                        "framework_id": INTEGER,
+                                        "entry_id": INTEGER,
+                                        "indicator_id": INTEGER,
                                     },
                                     "required": ["files"],
                                 }
@@ -244,12 +380,14 @@ def spec() -> dict[str, Any]:
                         },
                     },
                     "responses": {
-                        "201": _json({"$ref": "#/components/schemas/IngestReport"}, "已接收"),
+                        "201": _json(_ref("IngestReport"), "已接收（至少一个文件）"),
                         "400": _json(
-                            {"oneOf": [ERROR, {"$ref": "#/components/schemas/IngestReport"}]},
-                            "全部拒收或请求无效",
+                            {"oneOf": [ERROR, _ref("IngestReport")]},
+                            "全部拒收（拒收报告）或请求无效",
                         ),
-                        **_errors(401, 403, 404, 413),
+                        **_errors(401, 403),
+                        "404": _json(ERROR, "指标体系、佐证条目或指标不存在"),
+                        "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
                     },
                 },
             },
@@ -258,7 +396,7 @@ def spec() -> dict[str, Any]:
                     "summary": "文件详情",
                     "parameters": [ID],
                     "responses": {
-                        "200": _json({"$ref": "#/components/schemas/Document"}),
+                        "200": _json(_ref("Document")),
                         **_errors(401, 403, 404),
                     },
                 },
@@ -266,7 +404,12 @@ def spec() -> dict[str, Any]:
                     "summary": "删除文件（记入操作日志）",
                     "parameters": [ID],
                     "responses": {
-                        "200": _json({"type": "object", "required": ["id", "deleted"]}),
+                        "200": _json(
+                            _object(
+                                ["id", "deleted"],
+                                {"id": INTEGER, "deleted": {"type": "boolean", "enum": [True]}},
+                            )
+                        ),
                         **_errors(401, 403, 404),
                     },
                 },
@@ -277,7 +420,14 @@ def spec() -> dict[str, Any]:
                     "parameters": [ID],
                     "responses": {
                         "200": _json(
-                            {"type": "object", "required": ["id", "status", "status_reason"]}
+                            _object(
+                                ["id", "status", "status_reason"],
+                                {
+                                    "id": INTEGER,
+                                    "status": DOCUMENT_STATUS,
+                                    "status_reason": STRING,
+                                },
+                            )
                         ),
                         **_errors(401, 403, 404),
                     },
@@ -285,21 +435,34 @@ def spec() -> dict[str, Any]:
             },
             "/documents/{document_id}/download": {
                 "get": {
-                    "summary": "下载（可选 version 参数）",
+                    "summary": "下载（可选 version 参数；支持 Range 与 If-None-Match）",
                     "parameters": [
                         ID,
-                        {"name": "version", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "version", "in": "query", "schema": INTEGER},
+                        {
+                            "name": "Range",
+                            "in": "header",
+                            "schema": STRING,
+                            "description": "如 bytes=0-1023",
+                        },
+                        {
+                            "name": "If-None-Match",
+                            "in": "header",
+                            "schema": STRING,
+                            "description": "上次下载的 ETag",
+                        },
                     ],
                     "responses": {
-                        "200": {
-                            "description": "文件内容",
-                            "content": {
-                                "application/octet-stream": {
-                                    "schema": {"type": "string", "format": "binary"}
-                                }
-                            },
+                        "200": _file("文件内容（Content-Type 为文件本身的类型）"),
+                        "206": _file("Range 请求的部分内容"),
+                        "302": {
+                            "description": "转到对象存储的限时下载地址（S3 且启用预签名时）",
+                            "headers": {"Location": {"required": True, "schema": STRING}},
                         },
-                        **_errors(401, 403, 404),
+                        "304": {"description": "未修改（If-None-Match 与 ETag 相同）"},
+                        **_errors(401, 403),
+                        "404": _json(ERROR, "文件或版本不存在"),
+                        **_errors(409, 416),
                     },
                 },
             },
@@ -309,8 +472,9 @@ def spec() -> dict[str, Any]:
                     "parameters": [ID],
                     "requestBody": {"required": True, "content": FILE_FORM},
                     "responses": {
-                        "201": _json({"$ref": "#/components/schemas/Document"}, "已上传"),
-                        **_errors(400, 401, 403, 404, 413),
+                        "201": _json(_ref("Document"), "已上传"),
+                        **_errors(400, 401, 403, 404),
+                        "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
                     },
                 },
             },
@@ -318,22 +482,17 @@ def spec() -> dict[str, Any]:
                 "get": {
                     "summary": "全文检索（与 evidence search --json 相同）",
                     "parameters": [
-                        {
-                            "name": "q",
-                            "in": "query",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                        {"name": "framework", "in": "query", "schema": {"type": "integer"}},
-                        {"name": "indicator", "in": "query", "schema": {"type": "string"}},
-                        {"name": "type", "in": "query", "schema": {"type": "string"}},
-                        {"name": "status", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                        {"name": "offset", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "q", "in": "query", "required": True, "schema": STRING},
+                        {"name": "framework", "in": "query", "schema": INTEGER},
+                        {"name": "indicator", "in": "query", "schema": STRING},
+                        {"name": "type", "in": "query", "schema": STRING},
+                        {"name": "status", "in": "query", "schema": STRING},
+                        {"name": "limit", "in": "query", "schema": INTEGER},
+                        {"name": "offset", "in": "query", "schema": INTEGER},
                     ],
                     "responses": {
-                        "200": _json({"$ref": "#/components/schemas/SearchResult"}),
-                        **_errors(400, 401, 403),
+                        "200": _json(_ref("SearchResult")),
+                        **_errors(400, 401, 403, 503),
                     },
                 },
             },
