@@ -15,6 +15,7 @@ no longer has, and the app here is a per-test fixture (two databases, a temporar
 from __future__ import annotations
 
 import gc
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,12 +30,22 @@ from schemathesis import GenerationMode, checks
 from evidence_app.api.openapi import spec
 from tests import factories
 
+
+def error_in_chinese(ctx, response, case) -> None:
+    """An error answer's message is for the college's staff: Chinese, never Werkzeug's
+    English name of the status."""
+    if response.status_code >= 400 and "json" in response.headers.get("content-type", [""])[0]:
+        message = response.json().get("error", "")
+        assert re.search(r"[\u4e00-\u9fff]", message), f"error message not in Chinese: {message!r}"
+
+
 CHECKS = [
     checks.not_a_server_error,  # first: the rebuilding index's 503 is expected
     checks.status_code_conformance,
     checks.content_type_conformance,
     checks.response_schema_conformance,
     checks.response_headers_conformance,
+    error_in_chinese,
 ]
 
 # Reproducible in CI (derandomize, no example database), bounded for a 2-core machine.
