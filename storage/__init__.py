@@ -5,10 +5,17 @@ from storage._blobs import (
     BlobStoreBase,
     LocalBlobStore,
     PutResult,
+    VerifyingReader,
     VerifyResult,
 )
 from storage._db import create_db_engine, make_session_factory
-from storage._errors import BlobNotFoundError, BlobTooLargeError, StorageError, StorageFullError
+from storage._errors import (
+    BlobDamagedError,
+    BlobNotFoundError,
+    BlobTooLargeError,
+    StorageError,
+    StorageFullError,
+)
 from storage._migrate import current_revision, head_revision, upgrade_database
 from storage._models import (
     DOCUMENT_STATUSES,
@@ -48,6 +55,7 @@ __all__ = [
     "AuditLog",
     "Base",
     "Blob",
+    "BlobDamagedError",
     "BlobNotFoundError",
     "BlobStoreBase",
     "BlobTooLargeError",
@@ -71,6 +79,7 @@ __all__ = [
     "User",
     "UserAssignment",
     "VerifyResult",
+    "VerifyingReader",
     "create_db_engine",
     "current_revision",
     "head_revision",

@@ -11,16 +11,24 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
-from storage._errors import BlobNotFoundError, BlobTooLargeError, StorageError, StorageFullError
+from storage._errors import (
+    BlobDamagedError,
+    BlobNotFoundError,
+    BlobTooLargeError,
+    StorageError,
+    StorageFullError,
+)
 
 CHUNK = 1024 * 1024
+TEMP_PREFIXES = ("up-", "get-")  # spooled uploads, local copies of S3 blobs
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -66,6 +74,9 @@ def is_sha256(name: str) -> bool:
 
 class BlobStoreBase(ABC):
     """The one interface to blobs; nothing else builds a blob path or key."""
+
+    #: where ``put`` spools and ``local_path`` copies (None: the system's temporary folder)
+    tmp_dir: Path | None = None
 
     @abstractmethod
     def put(self, stream: ReadableStream, max_bytes: int | None = None) -> PutResult:
@@ -114,6 +125,21 @@ class BlobStoreBase(ABC):
         through the app (the default)."""
         check_sha256(sha256)
         return None
+
+    def stale_temporaries(self, older_than: float = 3600.0) -> list[Path]:
+        """This store's temporary files older than ``older_than`` seconds: left behind by a
+        process that was killed while it wrote or read a blob (``evidence verify``)."""
+        if self.tmp_dir is None or not self.tmp_dir.is_dir():
+            return []
+        cutoff = time.time() - older_than
+        found = []
+        for path in self.tmp_dir.iterdir():
+            try:
+                if path.name.startswith(TEMP_PREFIXES) and path.stat().st_mtime < cutoff:
+                    found.append(path)
+            except FileNotFoundError:  # finished meanwhile
+                continue
+        return sorted(found)
 
     def verify(self, sha256: str) -> VerifyResult:
         """Re-hash the stored bytes (``evidence verify``)."""
@@ -238,6 +264,62 @@ def spooled_upload(
         yield Spool(Path(tmp_name), digest.hexdigest(), size)
     finally:
         _unlink_quietly(tmp_name)
+
+
+class VerifyingReader:
+    """A blob stream that checks the hash while it is read.
+
+    It hands out nothing it has not read past: at least one byte stays held back until the
+    end of the stream is reached and the hash compared, so a damaged blob raises
+    BlobDamagedError before its last bytes leave, and a client never receives a complete
+    copy of wrong content. ``on_damage`` runs first (to record the damage)."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        sha256: str,
+        on_damage: Callable[[BlobDamagedError], None] | None = None,
+    ) -> None:
+        self._stream = stream
+        self._sha256 = check_sha256(sha256)
+        self._on_damage = on_damage
+        self._digest = hashlib.sha256()
+        self._size = 0
+        self._held = b""
+        self._verified = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._verified and (size < 0 or len(self._held) <= size):
+            self._pull()
+        if size < 0:
+            out, self._held = self._held, b""
+        else:
+            out, self._held = self._held[:size], self._held[size:]
+        return out
+
+    def _pull(self) -> None:
+        chunk = self._stream.read(CHUNK)
+        if chunk:
+            self._digest.update(chunk)
+            self._size += len(chunk)
+            self._held += chunk
+            return
+        actual = self._digest.hexdigest()
+        if actual != self._sha256:
+            error = BlobDamagedError(self._sha256, actual, self._size)
+            if self._on_damage is not None:
+                self._on_damage(error)
+            raise error
+        self._verified = True
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def hash_stream(stream: ReadableStream) -> tuple[str, int]:

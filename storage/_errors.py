@@ -15,3 +15,13 @@ class StorageFullError(StorageError):
 
 class BlobTooLargeError(StorageError):
     """The stream was longer than the allowed maximum; nothing was kept."""
+
+
+class BlobDamagedError(StorageError):
+    """A blob's bytes no longer hash to its name: the store altered or truncated them."""
+
+    def __init__(self, sha256: str, actual: str, size: int) -> None:
+        super().__init__(f"blob {sha256} is damaged: it hashes to {actual} ({size} bytes)")
+        self.sha256 = sha256
+        self.actual = actual
+        self.size = size

@@ -265,6 +265,9 @@ class Blob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: when the stored bytes were found not to match the hash (a download or ``verify``);
+    #: cleared by ``verify`` once they match again (restored from a backup)
+    damaged_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Document(Base):

@@ -41,6 +41,8 @@ def json_error(e: HTTPException) -> tuple[Response, int, list[tuple[str, str]]]:
         413: "上传内容超过大小上限",
     }
     message = messages.get(e.code or 500, e.name)
+    if e.code == 409 and e.description:  # the app's own message (Chinese)
+        message = str(e.description)
     if isinstance(e, UploadTooLargeError):  # the report an upload's refusals have
         rejected = [{"name": e.filename, "reason": e.description}]
         body = {"error": e.description, "accepted": 0, "documents": [], "rejected": rejected}

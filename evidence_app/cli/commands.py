@@ -335,11 +335,16 @@ def reindex_command(extract: bool) -> None:
 
 @cli.command("verify")
 @click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--clean",
+    is_flag=True,
+    help="Remove blobs no record names and temporary files older than an hour.",
+)
 @with_appcontext
-def verify_command(as_json: bool) -> None:
+def verify_command(as_json: bool, clean: bool) -> None:
     """Re-hash blobs and compare database and index; exit 1 on any drift."""
     with unit_of_work() as session:
-        result = verify(session, get_runtime())
+        result = verify(session, get_runtime(), clean=clean)
     if as_json:
         echo_json(result)
     else:
@@ -349,6 +354,8 @@ def verify_command(as_json: bool) -> None:
         )
         for p in result["problems"]:
             click.echo(f"  {p['kind']}: {json.dumps(p, ensure_ascii=False)}")
+        if clean:
+            click.echo(f"已清理无主文件和临时文件 {result['cleaned']} 个")
     if not result["ok"]:
         sys.exit(1)
 

@@ -20,6 +20,7 @@ MESSAGES = {
     403: "您没有权限访问此页面。如需访问，请联系管理员。",
     404: "页面或文件不存在。",
     405: "不支持的请求方法。",
+    409: "请求与当前状态冲突。",
     413: "上传内容超过大小上限。",
     429: "操作过于频繁，请稍后再试。",
     500: "服务器出错了，请稍后重试；问题已记录。",
@@ -36,8 +37,8 @@ def register(app: Flask) -> None:
         elif code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"] // 1024**2
             message = f"上传内容超过大小上限（单次最多 {limit} MB），请分批上传。"
-        if code == 429 and e.description:
-            message = str(e.description)
+        if code in (409, 429) and e.description:  # the app's own messages (Chinese)
+            message = str(e.description).rstrip("。") + "。"
         headers = exception_headers(e)
         if wants_json():
             return jsonify({"error": message.rstrip("。")}), code, headers

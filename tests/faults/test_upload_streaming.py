@@ -5,17 +5,21 @@ part headers with raw GBK or Big5 file names are read, not dropped."""
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sql
 from werkzeug.serving import make_server
 
-from evidence_app.server import create_server
 from storage import Document
 
 MB = 1024 * 1024
@@ -102,17 +106,38 @@ def test_a_file_over_the_limit_is_refused_while_it_streams_in(
 
 
 def test_the_production_server_refuses_an_over_limit_request_from_its_headers(
-    app, make_user, token_for
+    tmp_path: Path,
 ) -> None:
-    app.config["MAX_CONTENT_LENGTH"] = 8 * MB
-    token = token_for(make_user("staff"))["Authorization"]
-    server = create_server(app, "127.0.0.1", 0, threads=2)
-    with _serving(server.run, server.close):
-        sock = socket.create_connection(("127.0.0.1", server.effective_port), timeout=30)
+    """`evidence serve` (waitress, which reads whole bodies before the app sees them) is
+    given MAX_REQUEST_BYTES and answers 413 before a byte of the body is sent."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "BLOB_"))}
+    env.update(EVIDENCE_HOME=str(tmp_path), SECRET_KEY="t", MAX_REQUEST_BYTES=str(8 * MB))
+    command = [sys.executable, "-m", "evidence_app.cli"]
+    subprocess.run([*command, "init"], env=env, check=True, capture_output=True, timeout=120)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--threads", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "evidence serve did not start"
+                time.sleep(0.2)
         with sock:
-            sock.sendall(_request_head("/api/v1/documents", token, 300 * MB))
-            # nothing of the body is sent: the answer comes from the headers alone
-            status, _, _ = _read_response(sock)
+            sock.sendall(_request_head("/api/v1/documents", "Bearer x", 300 * MB))
+            status, _, _ = _read_response(sock)  # nothing of the body was sent
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
     assert status == 413
 
 

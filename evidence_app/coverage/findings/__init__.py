@@ -18,6 +18,8 @@ overdue_entry               high     per indicator: empty entries (or an empty i
 duplicate_document          high     the same bytes (current version's SHA-256), or near-identical
                                      text, used under two or more indicators
 unreadable_document         medium   failed, empty, encrypted or unsupported files
+damaged_document            high     a file whose stored bytes no longer match the SHA-256 taken
+                                     at upload (found by a download or ``evidence verify``)
 unmatched_document          medium   a file of the framework linked to no entry or indicator
 duplicate_entry_code        medium   an entry code listed twice in the table (import anomaly)
 misnumbered_entry           low      an entry numbered for another indicator (import anomaly)

@@ -1,4 +1,5 @@
-"""Files that cannot count: unreadable, linked to nothing, text only from OCR."""
+"""Files that cannot count: unreadable, damaged in the store, linked to nothing, text only
+from OCR."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from evidence_app.coverage.operations import (
 )
 from evidence_app.documents.status import STATUS_LABELS
 from storage import (
+    Blob,
     DocumentPage,
 )
 
@@ -55,6 +57,7 @@ def _document_findings(
                 order=(doc.id,),
             )
 
+    yield from _damaged(session, coverage, docs)
     usable = [d.id for d in docs.values() if document_class(d.status) == "usable"]
     for chunk in _chunks(sorted(usable)):
         rows = session.execute(
@@ -81,6 +84,31 @@ def _document_findings(
                     f"/documents/{doc_id}",
                     order=(doc_id,),
                 )
+
+
+def _damaged(session: Session, coverage: Coverage, docs: dict[int, _Doc]) -> Iterator[Finding]:
+    """Documents whose current version's bytes were found not to match their hash."""
+    by_sha: dict[str, list[_Doc]] = {}
+    for doc in docs.values():
+        if doc.sha256:
+            by_sha.setdefault(doc.sha256, []).append(doc)
+    damaged = session.execute(
+        select(Blob.sha256, Blob.damaged_at).where(Blob.damaged_at.is_not(None))
+    ).all()
+    found = [(doc, when) for sha, when in damaged for doc in by_sha.get(sha, [])]
+    for doc, when in sorted(found, key=lambda item: item[0].id):
+        codes, _ = _link_codes(coverage, [doc.id])
+        yield Finding(
+            "damaged_document",
+            "high",
+            codes or ([doc.code] if doc.code else []),
+            [doc.id],
+            f"文件 #{doc.id}「{doc.title}」的存储内容与上传时的校验值不符"
+            f"（{when:%Y-%m-%d %H:%M} UTC 发现），已停止提供下载；"
+            "请从备份恢复（evidence restore）或重新上传",
+            f"/documents/{doc.id}",
+            order=(doc.id,),
+        )
 
 
 def _case_count(condition: Any) -> Any:
