@@ -39,8 +39,10 @@ def json_error(e: HTTPException) -> tuple[Response, int, list[tuple[str, str]]]:
         404: "资源不存在",
         405: "不支持的请求方法",
         413: "上传内容超过大小上限",
+        416: "请求的字节范围（Range）超出文件大小",
     }
-    message = messages.get(e.code or 500, e.name)
+    # never Werkzeug's English name of the status: callers show this message to people
+    message = messages.get(e.code or 500, f"请求无法完成（HTTP {e.code}）")
     if e.code == 409 and e.description:  # the app's own message (Chinese)
         message = str(e.description)
     if isinstance(e, UploadTooLargeError):  # the report an upload's refusals have

@@ -362,6 +362,8 @@ def spec() -> dict[str, Any]:
             "/documents": {
                 "post": {
                     "summary": "上传文件或 ZIP（按文件名中的编号关联佐证条目）",
+                    "description": "文件放在 files 字段（可多个；也接受 file）。"
+                    "framework_id 缺省为最新的指标体系；entry_id 或 indicator_id 指定关联目标。",
                     "requestBody": {
                         "required": True,
                         "content": {

@@ -22,6 +22,7 @@ MESSAGES = {
     405: "不支持的请求方法。",
     409: "请求与当前状态冲突。",
     413: "上传内容超过大小上限。",
+    416: "请求的字节范围（Range）超出文件大小。",
     429: "操作过于频繁，请稍后再试。",
     500: "服务器出错了，请稍后重试；问题已记录。",
 }
@@ -31,7 +32,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
         code = e.code or 500
-        message = MESSAGES.get(code, e.name)
+        message = MESSAGES.get(code, f"请求无法完成（HTTP {code}）。")  # never Werkzeug's English
         if isinstance(e, UploadTooLargeError):
             message = f"“{e.filename}”{e.description}。"
         elif code == 413:
