@@ -32,7 +32,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ROLES = ("admin", "staff", "reviewer", "auditor")
+STAFF_ROLES = ("admin", "staff", "reviewer", "auditor")  # the college's own accounts
+ROLES = (*STAFF_ROLES, "expert")  # experts are invited (evidence expert invite)
+MARKS = ("ok", "more", "question")  # 句号 认可, 破折号 调阅, 问号 入校核查
+REQUEST_STATES = ("open", "answered", "closed")
 
 
 class DocumentStatus(StrEnum):
@@ -84,6 +87,13 @@ class User(Base):
     # part of every login session's id: bumping it ends all of the user's sessions
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # outside experts (role "expert"): the framework they review, until when, and how
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    expert_framework_id: Mapped[int | None] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="SET NULL"), nullable=True
+    )
+    can_download: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    is_lead: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -96,7 +106,12 @@ class User(Base):
 
     @property
     def is_active(self) -> bool:
-        return bool(self.active)
+        """Active and within its access period (experts' accounts end at ``expires_at``)."""
+        return bool(self.active) and not self.expired
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
 
     @property
     def is_anonymous(self) -> bool:
@@ -121,6 +136,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "api" (a bearer token) or "signin" (the secret of an expert's sign-in link)
+    purpose: Mapped[str] = mapped_column(String(10), default="api", server_default="api")
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="tokens")
 
@@ -471,3 +489,78 @@ class Comment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User | None] = relationship()
+
+
+class Setting(Base):
+    """A setting an admin changes in the app (e.g. ``watermark_all``)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+class ExpertMark(Base):
+    """An outside expert's mark on an indicator (网评): ok 句号, more 破折号, question 问号,
+    with a comment and a score. ``final`` rows are the group lead's merged mark."""
+
+    __tablename__ = "expert_marks"
+    __table_args__ = (UniqueConstraint("indicator_id", "expert_id", "final"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    expert_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    mark: Mapped[str] = mapped_column(String(10))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    indicator: Mapped[Indicator] = relationship()
+    expert: Mapped[User] = relationship()
+
+
+class MaterialRequest(Base):
+    """A 调阅 request: an expert asks for more material on an indicator; staff answer it by
+    uploading (``documents``); the expert sees the answer as new and marks again."""
+
+    __tablename__ = "material_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(
+        ForeignKey("frameworks.id", ondelete="CASCADE"), index=True
+    )
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id", ondelete="CASCADE"))
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    answered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    answer_note: Mapped[str] = mapped_column(Text, default="")
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    indicator: Mapped[Indicator] = relationship()
+    expert: Mapped[User | None] = relationship(foreign_keys=[expert_id])
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
+    documents: Mapped[list[Document]] = relationship(secondary="material_request_documents")
+
+
+class MaterialRequestDocument(Base):
+    """A document uploaded (or linked) in answer to a 调阅 request."""
+
+    __tablename__ = "material_request_documents"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("material_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -12,7 +12,7 @@ from evidence_app.auth.permissions import ROLE_LABELS
 from evidence_app.auth.security import acting_user, require, signed_in_user
 from evidence_app.web import db_session
 from evidence_app.webui.helpers import get_or_404, int_arg
-from storage import ROLES, ApiToken, AuditLog, Indicator, User, UserAssignment
+from storage import STAFF_ROLES, ApiToken, AuditLog, Indicator, User, UserAssignment
 
 bp = Blueprint("admin", __name__)
 
@@ -43,7 +43,7 @@ def users():
     return render_template(
         "admin/users.html",
         users=user_service.list_users(session),
-        roles=ROLES,
+        roles=STAFF_ROLES,
         role_labels=ROLE_LABELS,
     )
 
@@ -58,7 +58,7 @@ def user_detail(user_id: int):
         actor = signed_in_user()
         if action == "update":
             role = request.form.get("role", user.role)
-            if role in ROLES:
+            if role in STAFF_ROLES:
                 user.role = role
             user.display_name = request.form.get("display_name", user.display_name).strip()[:120]
             user.department = request.form.get("department", user.department).strip()[:120]
@@ -127,7 +127,7 @@ def user_detail(user_id: int):
         )
     )
     return render_template(
-        "admin/user.html", user=user, roles=ROLES, role_labels=ROLE_LABELS, assigned=assigned
+        "admin/user.html", user=user, roles=STAFF_ROLES, role_labels=ROLE_LABELS, assigned=assigned
     )
 
 

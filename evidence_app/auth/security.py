@@ -44,12 +44,13 @@ def init_security(app: Flask) -> None:
 @login_manager.user_loader
 def _load_user(session_id: str) -> User | None:
     """The user of a login session ("id:generation"); None once the user's sessions were
-    ended (logout, password or role change) or the user was deactivated."""
+    ended (logout, password or role change), the user was deactivated, or an expert's
+    period ended: checked on every request."""
     user_id, _, generation = session_id.partition(":")
     if not (user_id.isdigit() and generation.isdigit()) or len(user_id) > 18:
         return None
     user = db_session().get(User, int(user_id))
-    if user is None or not user.active or user.session_generation != int(generation):
+    if user is None or not user.is_active or user.session_generation != int(generation):
         return None
     return user
 

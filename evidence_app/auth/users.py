@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import inspect, select
@@ -119,24 +120,53 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, user: User, name: str = "", actor: User | None = None) -> str:
-    """A new API token; only its hash is kept, so the token is shown this once."""
-    token = "ev_" + secrets.token_urlsafe(32)
+def create_token(
+    session: Session,
+    user: User,
+    name: str = "",
+    actor: User | None = None,
+    *,
+    purpose: str = "api",
+    expires_at: datetime | None = None,
+) -> str:
+    """A new API token (or sign-in link secret); only its hash is kept, so the token is
+    shown this once."""
+    token = ("ev_" if purpose == "api" else "in_") + secrets.token_urlsafe(32)
     session.add(
-        ApiToken(user_id=user.id, name=name, token_hash=_hash_token(token), prefix=token[:10])
+        ApiToken(
+            user_id=user.id,
+            name=name,
+            token_hash=_hash_token(token),
+            prefix=token[:10],
+            purpose=purpose,
+            expires_at=expires_at,
+        )
     )
     session.flush()
     audit.record(session, actor or user, "token.create", user, name=name, prefix=token[:10])
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def token_row(session: Session, token: str, purpose: str = "api") -> ApiToken | None:
+    """The valid token row for a secret: not revoked, not expired, of an active user whose
+    period has not ended; None otherwise (checked on every request)."""
     row = session.scalars(
         select(ApiToken).where(
-            ApiToken.token_hash == _hash_token(token), ApiToken.revoked.is_(False)
+            ApiToken.token_hash == _hash_token(token),
+            ApiToken.revoked.is_(False),
+            ApiToken.purpose == purpose,
         )
     ).first()
-    if row is None or not row.user.active:
+    if row is None or not row.user.is_active:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = token_row(session, token)
+    if row is None:
         return None
     row.last_used_at = utcnow()
     return row.user

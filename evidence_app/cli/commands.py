@@ -26,7 +26,7 @@ from evidence_app.search.indexing import IndexUnavailableError
 from evidence_app.search.operations import search_documents
 from evidence_app.server import create_server
 from evidence_app.tasks import recover_stale
-from storage import ROLES, LocalBlobStore, upgrade_database
+from storage import STAFF_ROLES, LocalBlobStore, upgrade_database
 
 
 @cli.command("init")
@@ -53,7 +53,7 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True)
 @click.option("--display-name", default="")
 @click.option("--department", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

@@ -59,7 +59,7 @@ def query_terms(q: str) -> list[str]:
 
 
 @bp.get("/<int:document_id>")
-@require("read")
+@require("read_documents")
 def detail(document_id: int):
     session = db_session()
     document = readable_document(document_id)
@@ -84,7 +84,7 @@ def detail(document_id: int):
 
 
 @bp.get("/<int:document_id>/download")
-@require("read")
+@require("read_documents")
 def download(document_id: int):
     session = db_session()
     document = readable_document(document_id)
@@ -96,7 +96,7 @@ def download(document_id: int):
 
 
 @bp.get("/<int:document_id>/view")
-@require("read")
+@require("read_documents")
 def view(document_id: int):
     document = readable_document(document_id)
     q = request.args.get("q", "")[:200]
@@ -126,7 +126,7 @@ def view(document_id: int):
 
 
 @bp.get("/<int:document_id>/pages/<int:page>.png")
-@require("read")
+@require("read_documents")
 def page_image(document_id: int, page: int):
     document = readable_document(document_id)
     if document.file_type != "pdf" or document.current is None:
@@ -269,13 +269,13 @@ def _api_readable(document_id: int) -> Document:
 
 
 @api.get("/documents/<int:document_id>", endpoint="get_document")
-@require("read")
+@require("read_documents")
 def api_get_document(document_id: int):
     return jsonify(document_json(_api_readable(document_id)))
 
 
 @api.get("/documents/<int:document_id>/status", endpoint="document_status")
-@require("read")
+@require("read_documents")
 def api_document_status(document_id: int):
     document = _api_readable(document_id)
     return jsonify(
@@ -284,7 +284,7 @@ def api_document_status(document_id: int):
 
 
 @api.get("/documents/<int:document_id>/download", endpoint="download")
-@require("read")
+@require("read_documents")
 def api_download(document_id: int):
     session = db_session()
     document = _api_readable(document_id)

@@ -24,9 +24,15 @@ from storage import CatalogEntry, Framework, ImportAnomaly, Indicator
 bp = Blueprint("main", __name__)
 
 
+#: outside experts work in their own area (evidence_app.review), not in the staff tree
+EXPERT_HOME = "/expert"
+
+
 @bp.get("/")
-@require("read")
+@require("home")
 def index():
+    if signed_in_user().role == "expert":
+        return redirect(EXPERT_HOME)
     session = db_session()
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     overviews = [framework_overview(session, fw) for fw in frameworks]

@@ -6,8 +6,8 @@ from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import select
 
 from evidence_app.api import bp as api
-from evidence_app.auth.permissions import readable_document_ids
-from evidence_app.auth.security import acting_user, require
+from evidence_app.auth.permissions import readable_document_ids, readable_framework_ids
+from evidence_app.auth.security import acting_user, require, signed_in_user
 from evidence_app.documents.status import STATUS_LABELS
 from evidence_app.runtime import get_runtime
 from evidence_app.search.operations import search_documents
@@ -41,7 +41,11 @@ def search():
         request.args.get("status", "") if request.args.get("status") in DOCUMENT_STATUSES else ""
     )
     page = int_arg("page", 1, minimum=1) or 1
-    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    visible = readable_framework_ids(signed_in_user())
+    listed = select(Framework).order_by(Framework.id.desc())
+    if visible is not None:  # experts: not even the names of other frameworks
+        listed = listed.where(Framework.id.in_(visible))
+    frameworks = list(session.scalars(listed))
     result = None
     if q:
         result = search_documents(
