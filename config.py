@@ -45,6 +45,8 @@ class Config:
         # whoosh (embedded default), tantivy (fast, single machine), postgres (shared)
         self.SEARCH_BACKEND = env.get("SEARCH_BACKEND") or "whoosh"
         self.SECRET_KEY = env.get("SECRET_KEY") or _load_or_create_secret(home)
+        # the address users reach the app at: links printed by the CLI (expert invitations)
+        self.PUBLIC_URL = env.get("PUBLIC_URL") or "http://127.0.0.1:5000"
         # upload limits
         self.MAX_UPLOAD_BYTES = _int(env, "MAX_UPLOAD_BYTES", 200 * MB)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_REQUEST_BYTES", 1024 * MB)

@@ -53,6 +53,8 @@ def users():
 def user_detail(user_id: int):
     session = db_session()
     user = get_or_404(User, user_id)
+    if user.role == "expert":  # invited for a framework and a period: managed there
+        return redirect(url_for("experts.manage"))
     if request.method == "POST":
         action = request.form.get("action", "")
         actor = signed_in_user()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from evidence_app.cli import commands
 from evidence_app.cli.base import CommandError, cli, echo_json, unit_of_work
 from evidence_app.coverage import commands as coverage_commands
+from evidence_app.experts import commands as expert_commands
 from evidence_app.kpi import commands as kpi_commands
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "commands",
     "coverage_commands",
     "echo_json",
+    "expert_commands",
     "kpi_commands",
     "main",
     "unit_of_work",

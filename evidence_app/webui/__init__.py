@@ -10,6 +10,7 @@ from evidence_app.auth import routes as auth_routes
 from evidence_app.coverage import routes as coverage_routes
 from evidence_app.documents import routes as document_routes
 from evidence_app.documents import upload_routes
+from evidence_app.experts import routes as expert_routes
 from evidence_app.frameworks import routes as framework_routes
 from evidence_app.kpi import routes as kpi_routes
 from evidence_app.review import routes as review_routes
@@ -25,6 +26,7 @@ BLUEPRINTS = (
     coverage_routes.bp,
     review_routes.bp,
     kpi_routes.bp,
+    expert_routes.bp,
     api.bp,  # last: every feature's routes module has added its API endpoints
 )
 

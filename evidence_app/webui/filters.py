@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from flask import Flask
 from markupsafe import Markup, escape
@@ -11,6 +11,8 @@ from markupsafe import Markup, escape
 from evidence_app.auth.permissions import ROLE_LABELS, can
 from evidence_app.auth.security import acting_user
 from evidence_app.documents.status import REVIEW_LABELS, STATUS_LABELS
+
+BEIJING = timezone(timedelta(hours=8), "北京时间")
 
 STATE_LABELS = {
     "complete": "齐全",
@@ -36,6 +38,17 @@ def localtime(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def beijing(value: datetime | str | None) -> str:
+    """A stored time (UTC, naive, or an ISO string with its offset) in Beijing time."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+
+
 def points(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
 
@@ -54,6 +67,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(highlight)
     app.add_template_filter(filesize)
     app.add_template_filter(localtime)
+    app.add_template_filter(beijing)
     app.add_template_filter(points)
 
     @app.context_processor
