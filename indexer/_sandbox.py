@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: How often the parent reads the child's memory while it waits, in seconds.
 POLL_SECONDS = 0.05
+#: Seconds a new child may take to start (import the extractors) before it counts as hung;
+#: the time limit counts from then, so a slow start on a busy machine is not the file's.
+STARTUP_SECONDS = 120
 #: RLIMIT_AS of a child: this multiple of the memory limit, and at least
 #: ``MIN_ADDRESS_SPACE_MB`` (OCR of a scanned PDF maps 1.3 GB for 0.5 GB resident).
 ADDRESS_SPACE_FACTOR = 4
@@ -189,6 +192,7 @@ class _Child:
         # False from a request until its last answer: a call interrupted in between (a
         # KeyboardInterrupt) leaves a child whose next answer is not for the next request
         self.idle = True
+        self.ready = False  # it says so once its imports are done
         ours, theirs = socket.socketpair()
         with ours, theirs:
             env = dict(os.environ)
@@ -230,7 +234,8 @@ class _Child:
         except OSError:
             raise ChildDiedError(self._reap()) from None
         pages: list[Page] = []
-        deadline = time.monotonic() + timeout if timeout else None
+        started = time.monotonic()
+        deadline = started + timeout if timeout and self.ready else None
         while True:
             if self.conn.poll(POLL_SECONDS):
                 try:
@@ -238,6 +243,10 @@ class _Child:
                 except (EOFError, OSError):
                     raise ChildDiedError(self._reap()) from None
                 kind = message[0]
+                if kind == "ready":
+                    self.ready = True
+                    deadline = time.monotonic() + timeout if timeout else None
+                    continue
                 if kind == "page":
                     pages.append(Page(*message[1:]))
                     if deadline is not None:
@@ -264,6 +273,10 @@ class _Child:
                         memory_mb,
                     )
                     raise MemoryLimitError(memory_mb, used // 1024)
+            if not self.ready and time.monotonic() - started > STARTUP_SECONDS:
+                self._kill()
+                log.warning("the extraction child did not start in %d s", STARTUP_SECONDS)
+                raise TimeLimitError(STARTUP_SECONDS)
             if deadline is not None and time.monotonic() > deadline:
                 self._kill()
                 log.warning("extraction of %s stopped after %g s", request[1], timeout)
@@ -345,6 +358,10 @@ def serve() -> None:
         limit = address_space_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     conn = Connection(fd)
+    try:
+        conn.send(("ready",))
+    except OSError:
+        return
     while True:
         try:
             request = conn.recv()

@@ -248,9 +248,9 @@ print(json.dumps({"statuses": found, "peak_mb": peak}))
 @pytest.mark.parametrize("in_process", [False, True], ids=["child", "in_process"])
 def test_the_worker_stays_alive_and_small(tmp_path: Path, in_process: bool) -> None:
     """A worker process (its own program: its peak is its own) takes a file that needs
-    ~500 MB to read, then a normal one. With the child, the worker's own peak stays near its
-    size at rest; read in the worker itself (the control), the peak shows the file's cost."""
-    big = _memory_hungry_docx(tmp_path / "2.3.4-1 超大文档.docx", xml_mb=20)
+    ~400 MB to read, then a normal one. With the child the worker's own peak stays near its
+    size at rest (170 MB); read in the worker itself (the control) it reaches ~550 MB."""
+    big = _memory_hungry_docx(tmp_path / "2.3.4-1 超大文档.docx", xml_mb=12)
     small = _text_file(tmp_path / "2.3.4-2 建设方案.txt")
     result = subprocess.run(
         [sys.executable, "-c", WORKER, str(tmp_path / "i"), str(big), str(small)]
@@ -264,7 +264,7 @@ def test_the_worker_stays_alive_and_small(tmp_path: Path, in_process: bool) -> N
     report = json.loads(result.stdout.strip().splitlines()[-1])
     if in_process:
         assert report["statuses"] == ["indexed", "indexed"]
-        assert report["peak_mb"] > 500, report
+        assert report["peak_mb"] > 400, report
     else:
         assert report["statuses"] == ["failed", "indexed"]
         assert report["peak_mb"] < 250, report
