@@ -303,7 +303,11 @@ class WhooshBackend(SearchBackend):
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        try:
+            writer.commit()
+        except BaseException:
+            _abandon(writer)
+            raise
 
     def add(self, docs: Iterable[IndexDoc]) -> None:
         for batch in prepare_batches(docs):
@@ -493,6 +497,18 @@ def _write_doc(writer: IndexWriter, prepared: PreparedDoc) -> None:
     if doc.year is not None:
         fields["year"] = doc.year
     writer.add_document(**fields)
+
+
+def _abandon(writer: IndexWriter) -> None:
+    """Give up a writer whose commit failed: Whoosh releases its lock only when a commit
+    completes, so after a failed one (a full disk, a broken segment) every later write of
+    this process would wait out ``lock_timeout`` and fail."""
+    try:
+        writer.cancel()
+    except Exception:
+        lock = getattr(writer, "writelock", None)
+        if lock is not None and getattr(lock, "fd", None) is not None:
+            lock.release()
 
 
 def _is_lock_error(e: Exception) -> bool:

@@ -508,6 +508,25 @@ def test_writer_lock_timeout(backend_kind: str, index_location: str) -> None:
         holder.join(30)
 
 
+def test_a_failed_whoosh_commit_leaves_the_index_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoosh keeps its writer lock when a commit fails (a full disk, a broken segment):
+    every later write of the process waited out the lock timeout and failed."""
+    from whoosh.writing import SegmentWriter
+
+    def full_disk(self: SegmentWriter, *args: object, **kwargs: object) -> None:
+        raise OSError("No space left on device")
+
+    with open_index("whoosh", tmp_path / "ix", lock_timeout=0.5) as index:
+        with monkeypatch.context() as patched:
+            patched.setattr(SegmentWriter, "commit", full_disk)
+            with pytest.raises(OSError):
+                index.add([IndexDoc(1, "写入失败", [Page(1, "内容")])])
+        index.add([IndexDoc(2, "写入成功", [Page(1, "内容")])])
+        assert index.doc_ids() == {2}
+
+
 def test_open_index_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(IndexerError, match="unknown search backend 'elastic'"):
         open_index("elastic", tmp_path)

@@ -80,7 +80,9 @@ FILES = {
 def seeded(app, runtime, make_framework, make_user, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A framework, documents inside and outside the limited staff's scope, and each
     caller's headers. Files uploaded during the test stay pending: extracting generated
-    bytes is the processing tests' business, not the API's (the API answers before it)."""
+    bytes is the processing tests' business, not the API's (the API answers before it);
+    and Hypothesis seeds the global ``random`` for every example, so Whoosh (which names its
+    segments with it) would write a segment name twice and fail its commit."""
     framework_id = make_framework()["framework_id"]
     ids = {}
     for key, (name, text) in FILES.items():
