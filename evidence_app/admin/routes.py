@@ -7,6 +7,7 @@ from flask_login import login_user
 from sqlalchemy import Table, func, select
 
 from evidence_app.admin import audit
+from evidence_app.admin import settings as settings_service
 from evidence_app.auth import users as user_service
 from evidence_app.auth.permissions import ROLE_LABELS
 from evidence_app.auth.security import acting_user, require, signed_in_user
@@ -130,6 +131,26 @@ def user_detail(user_id: int):
     )
     return render_template(
         "admin/user.html", user=user, roles=STAFF_ROLES, role_labels=ROLE_LABELS, assigned=assigned
+    )
+
+
+@bp.route("/admin/settings", methods=["GET", "POST"])
+@require("users")
+def settings():
+    """Settings admins change in the app: for now, watermarks on everyone's views."""
+    session = db_session()
+    if request.method == "POST":
+        on = request.form.get("watermark_all") == "1"
+        if settings_service.set_watermark_all(session, on, signed_in_user()):
+            flash(
+                "已开启：所有用户查看和下载的页面都将加盖本人姓名水印。"
+                if on
+                else "已关闭全员水印（外部评估专家的页面仍加盖水印）。",
+                "success",
+            )
+        return redirect(url_for("admin.settings"))
+    return render_template(
+        "admin/settings.html", watermark_all=settings_service.watermark_all(session)
     )
 
 

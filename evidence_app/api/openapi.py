@@ -438,6 +438,12 @@ def spec() -> dict[str, Any]:
             "/documents/{document_id}/download": {
                 "get": {
                     "summary": "下载（可选 version 参数；支持 Range 与 If-None-Match）",
+                    "description": (
+                        "评估专家（以及管理员开启全员水印后的所有用户）下载的 PDF 每页、图片"
+                        "都加盖本人姓名、北京时间和“仅供评审使用”的水印（此时不支持 Range，"
+                        "也没有 ETag）；无法加水印的格式（DOCX、XLSX、ZIP 等）和只可在线查看的"
+                        "专家答 403，error 说明原因。"
+                    ),
                     "parameters": [
                         ID,
                         {"name": "version", "in": "query", "schema": INTEGER},

@@ -1,9 +1,12 @@
-"""Page images of PDF evidence with search terms highlighted (server-side, no pdf.js)."""
+"""Page images of PDF evidence with search terms highlighted (server-side, no pdf.js), and
+of pictures; stamped with the viewer's name where ``watermark.stamp_for`` says so."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+
+from evidence_app.documents.watermark import Stamp, stamp_image, stamp_tile
 
 MAX_TERMS = 8
 
@@ -25,8 +28,11 @@ def page_count(path: Path) -> int:
         pdf.close()
 
 
-def render_page_png(path: Path, page_number: int, terms: list[str], width: int = 1000) -> bytes:
-    """PNG of one page, ``width`` pixels wide, with every occurrence of the terms boxed."""
+def render_page_png(
+    path: Path, page_number: int, terms: list[str], width: int = 1000, stamp: Stamp | None = None
+) -> bytes:
+    """PNG of one page, ``width`` pixels wide, with every occurrence of the terms boxed and
+    the stamp, if any, drawn over it."""
     import pypdfium2 as pdfium
     from PIL import ImageDraw
 
@@ -57,8 +63,47 @@ def render_page_png(path: Path, page_number: int, terms: list[str], width: int =
             page.close()
     finally:
         pdf.close()
+    if stamp is not None:
+        image = stamp_image(image, stamp)
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def render_picture_png(
+    path: Path, page_number: int, width: int = 1000, stamp: Stamp | None = None
+) -> bytes:
+    """PNG of a picture (of one frame of a multi-page TIFF), at most ``width`` pixels wide,
+    upright as its EXIF says, with the stamp, if any."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            frames = getattr(picture, "n_frames", 1)
+            if not 1 <= page_number <= frames:
+                raise PreviewError(f"没有第 {page_number} 页")
+            picture.seek(page_number - 1)
+            image = ImageOps.exif_transpose(picture) or picture
+            image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    except PreviewError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+        raise PreviewError("无法打开图片") from e
+    if image.width > width:
+        image = image.resize(
+            (width, max(1, round(image.height * width / image.width))), Image.Resampling.LANCZOS
+        )
+    if stamp is not None:
+        image = stamp_image(image, stamp)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def stamp_tile_png(stamp: Stamp) -> bytes:
+    """The stamp once on a transparent tile, to repeat under text shown as HTML."""
+    out = io.BytesIO()
+    stamp_tile(stamp).save(out, format="PNG")
     return out.getvalue()
 
 

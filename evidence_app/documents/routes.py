@@ -22,9 +22,16 @@ from evidence_app.api import bp as api
 from evidence_app.auth.permissions import can, can_manage_document, can_read_document
 from evidence_app.auth.security import acting_user, forbid, require
 from evidence_app.documents import operations as document_service
-from evidence_app.documents.downloads import download_response
+from evidence_app.documents.downloads import download_response, may_download
 from evidence_app.documents.ingest import document_summary
-from evidence_app.documents.preview import PreviewError, page_count, render_page_png
+from evidence_app.documents.preview import (
+    PreviewError,
+    page_count,
+    render_page_png,
+    render_picture_png,
+    stamp_tile_png,
+)
+from evidence_app.documents.watermark import IMAGE_FORMATS, stamp_for
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session
 from evidence_app.webui.helpers import get_or_404, int_arg, local_target
@@ -78,6 +85,7 @@ def detail(document_id: int):
         doc=document,
         entries=entries,
         may_manage=can_manage_document(session, user, document),
+        may_download=may_download(user),
         may_review=can(user, "review"),
         history=document_service.history(session, document),
     )
@@ -86,13 +94,11 @@ def detail(document_id: int):
 @bp.get("/<int:document_id>/download")
 @require("read_documents")
 def download(document_id: int):
-    session = db_session()
     document = readable_document(document_id)
     version = document_service.version_or_current(document, int_arg("version"))
     if version is None:
         abort(404)
-    audit.record(session, acting_user(), "document.download", document, version=version.number)
-    return download_response(get_runtime(), version)
+    return download_response(get_runtime(), version)  # records the download
 
 
 @bp.get("/<int:document_id>/view")
@@ -111,8 +117,15 @@ def view(document_id: int):
                 pages = page_count(path)
         except (PreviewError, BlobNotFoundError):
             is_pdf = False
+    is_picture = document.file_type in IMAGE_FORMATS and current is not None
     page = min(page, max(pages, 1))
     text_page = next((p for p in document.pages if p.number == page), None)
+    session = db_session()
+    user = acting_user()
+    stamp = stamp_for(session, user)
+    if user is not None and user.role == "expert" and not (is_pdf or is_picture):
+        # an expert's page views are recorded; an image page is recorded when it is fetched
+        audit.record(session, user, "document.view", document, page=page)
     return render_template(
         "documents/view.html",
         doc=document,
@@ -120,25 +133,52 @@ def view(document_id: int):
         pages=pages,
         q=q,
         is_pdf=is_pdf,
+        is_picture=is_picture,
         text_page=text_page,
         terms=query_terms(q) if q else [],
+        stamped=stamp is not None,
+        may_download=may_download(user),
     )
 
 
 @bp.get("/<int:document_id>/pages/<int:page>.png")
 @require("read_documents")
 def page_image(document_id: int, page: int):
+    """One page as a PNG (PDFs and pictures), stamped for experts (and for everyone while
+    ``watermark_all`` is on); each of an expert's requests is one ``document.view`` record."""
+    session = db_session()
     document = readable_document(document_id)
-    if document.file_type != "pdf" or document.current is None:
+    current = document.current
+    is_picture = document.file_type in IMAGE_FORMATS
+    if current is None or not (document.file_type == "pdf" or is_picture):
         abort(404)
     q = request.args.get("q", "")[:200]
-    width = int_arg("w", 1000, minimum=200) or 1000
+    width = min(int_arg("w", 1000, minimum=200) or 1000, 2000)
+    user = acting_user()
+    stamp = stamp_for(session, user)
     try:
-        with get_runtime().blobs.local_path(document.current.blob_sha256) as path:
-            png = render_page_png(path, page, query_terms(q) if q else [], width=min(width, 2000))
+        with get_runtime().blobs.local_path(current.blob_sha256) as path:
+            if is_picture:
+                png = render_picture_png(path, page, width=width, stamp=stamp)
+            else:
+                png = render_page_png(
+                    path, page, query_terms(q) if q else [], width=width, stamp=stamp
+                )
     except (PreviewError, BlobNotFoundError):
         abort(404)
+    if user is not None and user.role == "expert":
+        audit.record(session, user, "document.view", document, page=page)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.get("/stamp.png")
+@require("read_documents")
+def stamp_tile():
+    """The acting user's stamp as a tile that the viewer lays under a page's text."""
+    stamp = stamp_for(db_session(), acting_user())
+    if stamp is None:
+        abort(404)
+    return Response(stamp_tile_png(stamp), mimetype="image/png")
 
 
 @bp.post("/<int:document_id>/versions")
@@ -286,13 +326,11 @@ def api_document_status(document_id: int):
 @api.get("/documents/<int:document_id>/download", endpoint="download")
 @require("read_documents")
 def api_download(document_id: int):
-    session = db_session()
     document = _api_readable(document_id)
     version = document_service.version_or_current(document, int_arg("version"))
     if version is None:
         return jsonify({"error": "版本不存在"}), 404
-    audit.record(session, acting_user(), "document.download", document, version=version.number)
-    return download_response(get_runtime(), version)
+    return download_response(get_runtime(), version)  # records the download
 
 
 def _api_managed(document_id: int) -> Document:

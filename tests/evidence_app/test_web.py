@@ -31,6 +31,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/documents/{doc}/download"): ALL,
     ("GET", "/documents/{doc}/view"): ALL,
     ("GET", "/documents/{doc}/pages/1.png"): ALL,
+    ("GET", "/documents/stamp.png"): ALL,
     ("POST", "/documents/{doc}/versions"): {"admin", "staff"},
     ("POST", "/documents/{doc}/links"): {"admin", "staff"},
     ("POST", "/documents/{doc}/links/{link}/delete"): {"admin", "staff"},
@@ -41,6 +42,8 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/admin/users/{uid}"): {"admin"},
     ("POST", "/admin/users/{uid}"): {"admin"},
     ("GET", "/admin/audit"): {"admin", "auditor"},
+    ("GET", "/admin/settings"): {"admin"},
+    ("POST", "/admin/settings"): {"admin"},
     ("GET", "/account"): ALL,
     ("POST", "/account"): ALL,
 }
