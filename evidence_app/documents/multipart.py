@@ -39,7 +39,14 @@ class UploadTooLargeError(RequestEntityTooLarge):
     def __init__(self, filename: str, limit: int) -> None:
         self.filename = "".join(c if c.isprintable() else "?" for c in filename)[:200]
         self.limit = limit
-        super().__init__(description=f"文件超过上传上限（{limit // MB} MB），未接收")
+        super().__init__(description=f"文件超过上传上限（{size_label(limit)}），未接收")
+
+
+def size_label(n: int) -> str:
+    """A limit as people say it: "200 MB", "1.5 MB", "512 KB"."""
+    if n >= MB:
+        return f"{n / MB:.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, n // 1024)} KB"
 
 
 def file_limit(filename: str | None) -> int:
