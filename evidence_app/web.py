@@ -74,8 +74,10 @@ def exception_headers(e: HTTPException) -> list[tuple[str, str]]:
     return [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
 
 
-#: the largest id a database column holds (BIGINT); larger numbers name nothing
-MAX_ID = 2**63 - 1
+#: the largest id a database column holds: ids are INTEGER columns, and PostgreSQL refuses a
+#: larger number in a comparison with one ("integer out of range", a 500); larger numbers
+#: name nothing
+MAX_ID = 2**31 - 1
 
 
 def _decimal_at_most(limit: int) -> str:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-HUGE = [2**63, 2**64, 10**30, -(2**63) - 1]
+HUGE = [2**31, 4711908492, 2**63, 2**64, 10**30, -(2**63) - 1]  # ids are INTEGER
 
 
 def _routes_with_ids(app) -> list[tuple[str, str]]:
