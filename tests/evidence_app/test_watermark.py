@@ -399,6 +399,35 @@ def test_the_stamp_says_who_when_and_what_for() -> None:
     assert _stamp().text == "王专家  2026-12-04 16:05 北京时间  仅供评审使用"
     user = User(username="expert-1a2b", display_name="", role="expert")
     assert watermark.make_stamp(user).name == "expert-1a2b"
+    # the glyphs come with the pip dependencies, not from the system's fonts
+    assert watermark.font_path().name == "NotoSansSC-Regular.otf"
+
+
+def test_every_frame_of_a_picture_is_stamped_in_its_own_format() -> None:
+    frames = [Image.new("L", (600, 800), 230), Image.new("1", (600, 800), 1)]
+    tiff = io.BytesIO()
+    frames[0].save(tiff, format="TIFF", save_all=True, append_images=frames[1:])
+    png = io.BytesIO()
+    Image.new("RGBA", (400, 300), (0, 0, 255, 0)).save(png, format="PNG")
+    for data, file_type, fmt in ((tiff, "tif", "TIFF"), (png, "png", "PNG")):
+        out = io.BytesIO()
+        data.seek(0)
+        watermark.stamp_image_file(data, out, file_type, _stamp())
+        out.seek(0)
+        with Image.open(out) as stamped:
+            assert stamped.format == fmt
+            count = getattr(stamped, "n_frames", 1)
+            assert count == (2 if fmt == "TIFF" else 1)
+            with Image.open(data) as original:
+                for n in range(count):
+                    stamped.seek(n)
+                    original.seek(n)
+                    changed = np.asarray(stamped.convert("RGBA")) != np.asarray(
+                        original.convert("RGBA")
+                    )
+                    assert 0.01 < changed.any(axis=2).mean() < 0.5  # drawn on, not painted over
+    with pytest.raises(watermark.WatermarkError):
+        watermark.stamp_image_file(io.BytesIO(b"not a picture"), io.BytesIO(), "jpg", _stamp())
 
 
 def _stamped(data: bytes) -> tuple[bytes, bool]:
