@@ -43,11 +43,21 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/users/{uid}"): {"admin"},
     ("GET", "/admin/audit"): {"admin", "auditor"},
     ("GET", "/admin/settings"): {"admin"},
+    ("GET", "/admin/experts"): {"admin"},
+    ("POST", "/admin/experts"): {"admin"},
+    ("POST", "/admin/experts/1/revoke"): {"admin"},
     ("POST", "/admin/settings"): {"admin"},
     ("GET", "/account"): ALL,
     ("POST", "/account"): ALL,
 }
-PUBLIC = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/healthz")}
+PUBLIC = {
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/healthz"),
+    ("GET", "/expert/signin/{secret}"),  # the secret is the credential (tests/security)
+    ("POST", "/expert/signin/{secret}"),
+}
 
 
 def text_file(name: str, text: str) -> tuple[io.BytesIO, str]:
@@ -102,6 +112,7 @@ def test_every_route_is_in_the_matrix(app) -> None:
         "/documents/{document_id}/retry": "/documents/{doc}/retry",
         "/documents/{document_id}/delete": "/documents/{doc}/delete",
         "/admin/users/{user_id}": "/admin/users/{uid}",
+        "/admin/experts/{expert_id}/revoke": "/admin/experts/1/revoke",
     }
     routes = {(m, normalize.get(p, p)) for m, p in seen}
     extra = {r for r in routes if r[1].startswith(("/coverage", "/tasks", "/review"))}
