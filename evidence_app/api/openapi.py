@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storage import DOCUMENT_STATUSES, REVIEW_STATUSES
+from storage import DOCUMENT_STATUSES, MARKS, REQUEST_STATES, REVIEW_STATUSES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -20,6 +20,9 @@ NULLABLE_STRING = {"type": "string", "nullable": True}
 NULLABLE_INTEGER = {"type": "integer", "nullable": True}
 NULLABLE_NUMBER = {"type": "number", "nullable": True}
 DOCUMENT_STATUS = {"type": "string", "enum": [str(s) for s in DOCUMENT_STATUSES]}
+MARK = {"type": "string", "enum": list(MARKS)}
+REQUEST_STATE = {"type": "string", "enum": list(REQUEST_STATES)}
+NULLABLE_DATETIME = {"type": "string", "format": "date-time", "nullable": True}
 
 
 def _object(required: list[str], properties: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -91,6 +94,10 @@ SCHEMAS: dict[str, Any] = {
             "accepted": INTEGER,
             "rejected": _array(_object(["name", "reason"], {"name": STRING, "reason": STRING})),
             "documents": _array(_ref("DocumentSummary")),
+            "request": {
+                **_object(["id", "status"], {"id": INTEGER, "status": REQUEST_STATE}),
+                "description": "上传时带 request_id：所答复的调阅请求",
+            },
         },
     ),
     "UploadTooLarge": {
@@ -204,6 +211,74 @@ SCHEMAS: dict[str, Any] = {
                     },
                 )
             ),
+        },
+    ),
+    "IndicatorRef": _object(
+        ["id", "code", "name"], {"id": INTEGER, "code": STRING, "name": STRING}
+    ),
+    "Mark": _object(
+        [
+            "id",
+            "framework_id",
+            "indicator",
+            "expert",
+            "expert_id",
+            "final",
+            "mark",
+            "symbol",
+            "label",
+            "comment",
+            "score",
+            "max_points",
+            "updated_at",
+        ],
+        {
+            "id": INTEGER,
+            "framework_id": INTEGER,
+            "indicator": _ref("IndicatorRef"),
+            "expert": STRING,
+            "expert_id": INTEGER,
+            "final": {"type": "boolean", "description": "组长定稿"},
+            "mark": MARK,
+            "symbol": {"type": "string", "enum": ["。", "——", "？"]},
+            "label": {"type": "string", "enum": ["认可", "调阅", "入校核查"]},
+            "comment": STRING,
+            "score": NULLABLE_NUMBER,
+            "max_points": NULLABLE_NUMBER,
+            "updated_at": {"type": "string", "format": "date-time"},
+        },
+    ),
+    "MaterialRequest": _object(
+        [
+            "id",
+            "framework_id",
+            "indicator",
+            "text",
+            "status",
+            "status_label",
+            "expert",
+            "created_at",
+            "answered_at",
+            "answered_by",
+            "answer_note",
+            "documents",
+        ],
+        {
+            "id": INTEGER,
+            "framework_id": INTEGER,
+            "indicator": _ref("IndicatorRef"),
+            "text": {"type": "string", "description": "专家要求补充的材料"},
+            "status": REQUEST_STATE,
+            "status_label": STRING,
+            "expert": STRING,
+            "created_at": {"type": "string", "format": "date-time"},
+            "answered_at": NULLABLE_DATETIME,
+            "answered_by": NULLABLE_STRING,
+            "answer_note": STRING,
+            "documents": _array(
+                _object(["id", "name", "code"], {"id": INTEGER, "name": STRING, "code": STRING})
+            ),
+            "new": {"type": "boolean", "description": "专家调用时：有尚未查看的答复"},
         },
     ),
     "ImportReport": _object(
@@ -363,7 +438,9 @@ def spec() -> dict[str, Any]:
                 "post": {
                     "summary": "上传文件或 ZIP（按文件名中的编号关联佐证条目）",
                     "description": "文件放在 files 字段（可多个；也接受 file）。"
-                    "framework_id 缺省为最新的指标体系；entry_id 或 indicator_id 指定关联目标。",
+                    "framework_id 缺省为最新的指标体系；entry_id 或 indicator_id 指定关联目标。"
+                    "request_id 表示答复一个调阅请求：文件关联到该请求的指标（文件名带有专家"
+                    "可查看的其他编号时按编号关联），请求变为已答复；answer_note 为答复说明。",
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -375,6 +452,8 @@ def spec() -> dict[str, Any]:
                                         "framework_id": INTEGER,
                                         "entry_id": INTEGER,
                                         "indicator_id": INTEGER,
+                                        "request_id": INTEGER,
+                                        "answer_note": STRING,
                                     },
                                     "required": ["files"],
                                 }
@@ -388,7 +467,7 @@ def spec() -> dict[str, Any]:
                             "全部拒收（拒收报告）或请求无效",
                         ),
                         **_errors(401, 403),
-                        "404": _json(ERROR, "指标体系、佐证条目或指标不存在"),
+                        "404": _json(ERROR, "指标体系、佐证条目、指标或调阅请求不存在"),
                         "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
                     },
                 },
@@ -483,6 +562,101 @@ def spec() -> dict[str, Any]:
                         "201": _json(_ref("Document"), "已上传"),
                         **_errors(400, 401, 403, 404),
                         "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
+                    },
+                },
+            },
+            "/frameworks/{framework_id}/marks": {
+                "get": {
+                    "summary": "网评标记：专家本人的；组长及管理员、评审、督导看全部（含组长定稿）",
+                    "parameters": [_path_id("framework_id")],
+                    "responses": {
+                        "200": _json(
+                            _object(
+                                ["framework_id", "marks"],
+                                {"framework_id": INTEGER, "marks": _array(_ref("Mark"))},
+                            )
+                        ),
+                        **_errors(401, 403),
+                        "404": _json(ERROR, "指标体系不存在（专家：不是其评审的指标体系）"),
+                    },
+                },
+            },
+            "/frameworks/{framework_id}/marks/{indicator_code}": {
+                "put": {
+                    "summary": "专家给指标打标记（。认可 / ——调阅 / ？入校核查）",
+                    "description": "仅评估专家的令牌。mark 为 ok（句号）、more（破折号，须有 "
+                    "request：需要调阅的材料，会向学校发出调阅请求）或 question（问号，"
+                    "comment 即入校核查的问题，必填）；score 为 0 到指标分值之间的数字或 null。"
+                    "再次标记 ok 或 question 会关闭本人在该指标上的调阅请求。",
+                    "parameters": [
+                        _path_id("framework_id"),
+                        {
+                            "name": "indicator_code",
+                            "in": "path",
+                            "required": True,
+                            "schema": STRING,
+                            "description": "指标编号，如 2.3.4",
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _object(
+                                    ["mark"],
+                                    {
+                                        "mark": MARK,
+                                        "comment": STRING,
+                                        "score": NULLABLE_NUMBER,
+                                        "request": STRING,
+                                    },
+                                )
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "allOf": [
+                                    _ref("Mark"),
+                                    _object(
+                                        ["request", "closed_requests"],
+                                        {
+                                            "request": {
+                                                "allOf": [_ref("MaterialRequest")],
+                                                "nullable": True,
+                                                "description": "破折号：发出（或仍待答复）的调阅请求",
+                                            },
+                                            "closed_requests": _array(INTEGER),
+                                        },
+                                    ),
+                                ]
+                            },
+                            "已保存",
+                        ),
+                        "400": _json(ERROR, "标记、意见、评分或调阅内容无效"),
+                        "401": _json(ERROR, ERROR_TEXT[401]),
+                        "403": _json(ERROR, "不是评估专家，或指标不在评审范围内"),
+                        "404": _json(ERROR, "指标体系或指标不存在"),
+                    },
+                },
+            },
+            "/requests": {
+                "get": {
+                    "summary": "调阅请求：材料员/管理员看负责范围内的（默认待答复）；专家看本人的",
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": [*REQUEST_STATES, "all"]},
+                            "description": "open、answered、closed 或 all",
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            _object(["requests"], {"requests": _array(_ref("MaterialRequest"))})
+                        ),
+                        **_errors(400, 401, 403),
                     },
                 },
             },

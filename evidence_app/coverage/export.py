@@ -8,6 +8,8 @@
   store and re-hashed on the way, so a damaged blob stops the export instead of being
   shipped. Names start with the entry code, so ``evidence ingest`` of the package links every
   file back to its entry.
+* ``first_sheet``, ``style_sheet``, ``save_workbook`` — how every workbook of the app is
+  laid out and saved (the review export uses them too).
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def coverage_report(
     }
 
 
-def _first_sheet(wb: Workbook) -> Worksheet:
+def first_sheet(wb: Workbook) -> Worksheet:
     """A new workbook's one sheet."""
     from openpyxl.worksheet.worksheet import Worksheet
 
@@ -128,7 +130,7 @@ def _first_sheet(wb: Workbook) -> Worksheet:
     return ws
 
 
-def _save_workbook(wb: Workbook, out: Any) -> None:
+def save_workbook(wb: Workbook, out: Any) -> None:
     """Save with every cell's text as text: openpyxl turns a string that starts with "="
     into a formula, and titles, names and comments come from users and imported tables
     (=HYPERLINK(…) must not become a live link). The exports write no formulas of their own."""
@@ -140,7 +142,7 @@ def _save_workbook(wb: Workbook, out: Any) -> None:
     wb.save(out)
 
 
-def _style_sheet(ws: Any, widths: list[int]) -> None:
+def style_sheet(ws: Any, widths: list[int]) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
@@ -173,7 +175,7 @@ def write_coverage_xlsx(
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = _first_sheet(wb)
+    ws = first_sheet(wb)
     ws.title = "汇总"
     ws.append(["项目", "数值"])
     rows: list[tuple[str, Any]] = [
@@ -204,7 +206,7 @@ def write_coverage_xlsx(
     rows += [(f"问题：{KIND_LABELS[k]}", n) for k, n in counts.items()]
     for row in rows:
         ws.append(list(row))
-    _style_sheet(ws, [28, 40])
+    style_sheet(ws, [28, 40])
 
     ws = wb.create_sheet("指标")
     ws.append(
@@ -245,7 +247,7 @@ def write_coverage_xlsx(
                 leaf.due_date,
             ]
         )
-    _style_sheet(ws, [10, 40, 10, 8, 10, 12, 8, 10, 8, 10, 10, 14, 10, 12])
+    style_sheet(ws, [10, 40, 10, 8, 10, 12, 8, 10, 8, 10, 10, 14, 10, 12])
 
     ws = wb.create_sheet("佐证条目")
     ws.append(
@@ -276,7 +278,7 @@ def write_coverage_xlsx(
                 e.due_date,
             ]
         )
-    _style_sheet(ws, [10, 12, 60, 12, 16, 10, 14, 10, 12])
+    style_sheet(ws, [10, 12, 60, 12, 16, 10, 14, 10, 12])
 
     ws = wb.create_sheet("问题清单")
     ws.append(["严重程度", "类型", "编号", "文件", "说明", "链接"])
@@ -291,13 +293,13 @@ def write_coverage_xlsx(
                 f.link,
             ]
         )
-    _style_sheet(ws, [10, 16, 24, 14, 80, 22])
+    style_sheet(ws, [10, 16, 24, 14, 80, 22])
     for sheet in wb.worksheets:
         for cells in sheet.iter_rows(min_row=2):
             for cell in cells:
                 if isinstance(cell.value, date):
                     cell.number_format = "yyyy-mm-dd"
-    _save_workbook(wb, out)
+    save_workbook(wb, out)
 
 
 # -- names -------------------------------------------------------------------------------------
@@ -555,14 +557,14 @@ def catalog_xlsx(plan: PackagePlan) -> bytes:
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = _first_sheet(wb)
+    ws = first_sheet(wb)
     ws.title = CATALOG_NAME
     ws.append(CATALOG_HEADER)
     for row in plan.catalog:
         ws.append(_catalog_values(row))
-    _style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12])
+    style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12])
     buf = io.BytesIO()
-    _save_workbook(wb, buf)
+    save_workbook(wb, buf)
     return buf.getvalue()
 
 

@@ -298,11 +298,14 @@ def store_stream(
     entry_id: int | None = None,
     indicator_id: int | None = None,
     scope: set[int] | None = None,
+    code_targets: set[int] | None = None,
 ) -> tuple[Document, bool]:
     """Store one file and link it; returns (document, duplicate). Flushes, does not commit.
 
     ``scope``: the indicators the uploader may manage (None: all); a file whose code links
-    it elsewhere is refused (UploadRejected), as an explicit target outside it is."""
+    it elsewhere is refused (UploadRejected), as an explicit target outside it is.
+    ``code_targets``: with an explicit indicator, a file whose own code names an entry or
+    indicator among these goes there instead (answering a 调阅 request)."""
     display = clean_filename(name)
     sha, size = store_upload_blob(session, runtime, stream)
     _ensure_blob(session, sha, size)
@@ -315,6 +318,11 @@ def store_stream(
         code = code if code == entry.code else entry.code
     elif indicator is not None:
         framework_id = indicator.framework_id
+        if code_targets is not None:
+            named = resolve_code(session, framework_id, code, folder_codes(rel_path))
+            named_target = named[0].indicator_id if named[0] else named[1].id if named[1] else None
+            if named_target in code_targets:
+                entry, indicator = named
     else:
         entry, indicator = resolve_code(session, framework_id, code, folder_codes(rel_path))
     target = entry.indicator_id if entry is not None else indicator.id if indicator else None
@@ -421,6 +429,7 @@ def ingest_uploads(
     entry_id: int | None = None,
     indicator_id: int | None = None,
     progress: Callable[[str], None] | None = None,
+    code_targets: set[int] | None = None,
 ) -> IngestReport:
     """Store every upload (ZIPs expanded), each in a savepoint so one refused file leaves the
     others; flushes. The commit hands the new documents to processing (``uow``)."""
@@ -450,6 +459,7 @@ def ingest_uploads(
                     entry_id=entry_id,
                     indicator_id=indicator_id,
                     scope=scope,
+                    code_targets=code_targets,
                 )
         except UploadRejected as e:
             report.rejected.append({"name": clean_filename(name), "reason": str(e)})

@@ -14,11 +14,23 @@ from werkzeug.datastructures import FileStorage
 from evidence_app.api import bp as api
 from evidence_app.auth.permissions import readable_document_ids, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, forbid, require, signed_in_user
-from evidence_app.documents.ingest import Upload, default_framework_id, ingest_uploads
+from evidence_app.documents.ingest import (
+    IngestReport,
+    Upload,
+    default_framework_id,
+    ingest_uploads,
+)
+from evidence_app.review.requests import (
+    RequestError,
+    answer_request,
+    answerable_request,
+    clean_note,
+    code_targets,
+)
 from evidence_app.runtime import get_runtime
 from evidence_app.web import db_session
 from evidence_app.webui.helpers import int_arg
-from storage import CatalogEntry, Document, Framework, Indicator
+from storage import CatalogEntry, Document, Framework, Indicator, MaterialRequest
 
 bp = Blueprint("upload", __name__)
 
@@ -75,6 +87,12 @@ def page():
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     entry = session.get(CatalogEntry, int_arg("entry_id", minimum=1) or 0)
     indicator = session.get(Indicator, int_arg("indicator_id", minimum=1) or 0)
+    answering = None
+    if int_arg("request_id", minimum=1):
+        try:
+            answering = _answering(session)
+        except UploadRequestError as e:
+            return render_template("errors/error.html", code=e.status, message=str(e)), e.status
     config = get_runtime().config
     request_limit = config.MAX_CONTENT_LENGTH  # one file a request: the server's cap too
     limits = {
@@ -82,7 +100,12 @@ def page():
         "zip": min(config.ZIP_MAX_TOTAL_BYTES, request_limit),
     }
     return render_template(
-        "upload/index.html", frameworks=frameworks, entry=entry, indicator=indicator, limits=limits
+        "upload/index.html",
+        frameworks=frameworks,
+        entry=entry,
+        indicator=indicator,
+        answering=answering,
+        limits=limits,
     )
 
 
@@ -94,11 +117,39 @@ class UploadRequestError(Exception):
         self.status = status
 
 
-def store_uploads(session):
-    """Store the request's files (ZIPs expanded); the commit queues them. The ingest report.
+def _answering(session) -> MaterialRequest | None:
+    """The 调阅 request the upload answers (form field ``request_id``), checked."""
+    request_id = int_arg("request_id", minimum=1)
+    if request_id is None:
+        return None
+    try:
+        return answerable_request(session, signed_in_user(), request_id)
+    except RequestError as e:
+        raise UploadRequestError(str(e), e.status) from e
+    except PermissionError:
+        forbid("upload_outside_scope")
+        raise
+
+
+def store_uploads(session) -> tuple[IngestReport, dict]:
+    """Store the request's files (ZIPs expanded); the commit queues them. The ingest report
+    and its JSON (with the answered 调阅 request, when ``request_id`` names one: the files go
+    to its indicator unless their names carry another code the expert may read).
 
     Shared by the upload page and the API, so both store exactly what the CLI stores."""
-    framework_id, entry_id, indicator_id = upload_target(session)
+    answering = _answering(session)
+    targets, note = None, ""
+    framework_id: int | None
+    indicator_id: int | None
+    if answering is not None:
+        framework_id, entry_id, indicator_id = answering.framework_id, None, answering.indicator_id
+        targets = code_targets(session, answering, signed_in_user())
+        try:
+            note = clean_note(request.form.get("answer_note"))
+        except RequestError as e:
+            raise UploadRequestError(str(e), e.status) from e
+    else:
+        framework_id, entry_id, indicator_id = upload_target(session)
     if entry_id == -1 or indicator_id == -1:
         raise UploadRequestError("指定的佐证条目或指标不存在", 404)
     if framework_id is not None and session.get(Framework, framework_id) is None:
@@ -115,18 +166,24 @@ def store_uploads(session):
         user=acting_user(),
         entry_id=entry_id,
         indicator_id=indicator_id,
+        code_targets=targets,
     )
-    return report
+    body = report.as_json()
+    if answering is not None and report.accepted:
+        answer_request(session, answering, acting_user(), [d["id"] for d in report.documents], note)
+    if answering is not None:
+        body["request"] = {"id": answering.id, "status": answering.status}
+    return report, body
 
 
 @bp.post("/upload")
 @require("upload")
 def receive():
     try:
-        report = store_uploads(db_session())
+        _, body = store_uploads(db_session())
     except UploadRequestError as e:
         return jsonify({"error": str(e)}), e.status
-    return jsonify(report.as_json())
+    return jsonify(body)
 
 
 @bp.get("/queue")
@@ -150,10 +207,10 @@ def queue():
 @require("upload")
 def api_upload_documents():
     try:
-        report = store_uploads(db_session())
+        report, body = store_uploads(db_session())
     except UploadRequestError as e:
         return jsonify({"error": str(e)}), e.status
     too_large = [r for r in report.rejected if "上传上限" in r["reason"]]
     if too_large and not report.accepted:
-        return jsonify({"error": too_large[0]["reason"], **report.as_json()}), 413
-    return jsonify(report.as_json()), 201 if report.accepted else 400
+        return jsonify({"error": too_large[0]["reason"], **body}), 413
+    return jsonify(body), 201 if report.accepted else 400

@@ -13,6 +13,7 @@ from evidence_app.documents import upload_routes
 from evidence_app.experts import routes as expert_routes
 from evidence_app.frameworks import routes as framework_routes
 from evidence_app.kpi import routes as kpi_routes
+from evidence_app.review import expert_routes as expert_review_routes
 from evidence_app.review import routes as review_routes
 from evidence_app.search import routes as search_routes
 
@@ -25,6 +26,7 @@ BLUEPRINTS = (
     admin_routes.bp,
     coverage_routes.bp,
     review_routes.bp,
+    expert_review_routes.bp,
     kpi_routes.bp,
     expert_routes.bp,
     api.bp,  # last: every feature's routes module has added its API endpoints

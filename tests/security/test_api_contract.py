@@ -1,5 +1,6 @@
 """Schemathesis over /api/v1/openapi.json: generated requests, valid and invalid, against
-every documented operation, as an admin, as limited-scope staff and without a token. Each
+every documented operation, as an admin, as limited-scope staff, as an outside expert (网评,
+limited to some indicators, with a 调阅 request already answered) and without a token. Each
 answer must not be a 500 and must have a documented status code, the documented content
 type, a body matching the documented schema, the documented headers and, when it is an
 error, a Chinese message. Realistic requests (file names with codes, a real table, a ZIP,
@@ -33,7 +34,10 @@ from schemathesis import GenerationMode, checks
 from sqlalchemy import select
 
 from evidence_app.api.openapi import spec
-from storage import Indicator
+from evidence_app.experts.access import end_of_access, invite_expert
+from evidence_app.review.marks import set_mark
+from evidence_app.review.requests import answer_request
+from storage import Indicator, User
 from tests import factories
 
 
@@ -91,12 +95,30 @@ def seeded(app, runtime, make_framework, make_user, tmp_path: Path) -> Iterator[
         ids[key] = factories.ingest(runtime, [path], framework_id).documents[0]["id"]
     limited = make_user("staff", "limited-staff")
     factories.limit_scope(runtime, limited, framework_id, ["1.1"])
+    admin = make_user("admin")
+    with runtime.unit_of_work() as s:  # an expert for 1.1 whose 调阅 request was answered
+        invited = invite_expert(
+            s,
+            framework_id=framework_id,
+            name="王专家",
+            expires_at=end_of_access(days=7),
+            indicators=["1.1"],
+        )
+        leaf = s.scalars(select(Indicator).where(Indicator.code == "1.1.1")).one()
+        asked = set_mark(s, invited.expert, leaf, "more", request_text="请补充调研报告原件")
+        assert asked.request is not None
+        answer_request(s, asked.request, s.get(User, admin.id), [ids["in_scope"]])
     callers = {
-        "admin": factories.bearer_header(runtime, make_user("admin")),
+        "admin": factories.bearer_header(runtime, admin),
         "limited staff": factories.bearer_header(runtime, limited),
+        "expert": {"Authorization": f"Bearer {invited.api_token}"},
         "anonymous": {},
     }
-    real_ids = {"framework_id": [framework_id], "document_id": list(ids.values())}
+    real_ids = {
+        "framework_id": [framework_id],
+        "document_id": list(ids.values()),
+        "indicator_code": ["1.1.1", "2.3.4"],  # in the expert's scope, and outside it
+    }
     # small limits, so generated files and bodies meet them: the 413 answers are checked too
     runtime.config.MAX_UPLOAD_BYTES = 64
     app.config["MAX_CONTENT_LENGTH"] = 2048
@@ -145,7 +167,7 @@ def _strategies(operation, method: str, path: str, ids: dict[str, list[int]]):
 def test_operation_matches_its_description(app, runtime, seeded, method: str, path: str) -> None:
     operation = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)[path][method]
     # the callers who cannot delete go first, so they meet the documents still there
-    for caller in ("anonymous", "limited staff", "admin"):
+    for caller in ("anonymous", "expert", "limited staff", "admin"):
         header = seeded["callers"][caller]
         for label, strategy in _strategies(operation, method, path, seeded["ids"]):
             try:
@@ -238,3 +260,51 @@ def test_real_uploads_imports_and_downloads_match_the_description(app, runtime, 
     first = client.get(f"/api/v1/documents/{in_scope}/download", headers=admin, buffered=True)
     send("GET", download, admin, 304, in_scope, also={"If-None-Match": first.headers["ETag"]})
     send("GET", download, admin, 206, in_scope, also={"Range": "bytes=0-3"})
+
+
+def test_the_review_loop_matches_the_description(app, seeded) -> None:
+    """网评 through the API with real bodies: an expert's marks in and out of scope, a new
+    调阅 request, staff answering it by uploading, the lists of marks and requests."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    client = app.test_client()
+    callers = seeded["callers"]
+    fw = seeded["ids"]["framework_id"][0]
+
+    def send(method: str, path: str, caller: str, expected: int, **kwargs) -> Any:
+        url = "/api/v1" + path.format(framework_id=fw, indicator_code=kwargs.pop("code", ""))
+        response = client.open(url, method=method, headers=callers[caller], **kwargs)
+        schema[path][method].Case().validate_response(response, checks=CHECKS)
+        assert response.status_code == expected, (method, url, response.get_data()[:300])
+        return response.get_json()
+
+    mark = "/frameworks/{framework_id}/marks/{indicator_code}"
+    asked = send(
+        "PUT", mark, "expert", 200, code="1.1.1", json={"mark": "more", "request": "原件扫描"}
+    )
+    assert asked["request"]["status"] == "open"
+    send("PUT", mark, "expert", 200, code="1.1.1", json={"mark": "ok", "score": 2, "comment": ""})
+    send("PUT", mark, "expert", 400, code="1.1.1", json={"mark": "ok", "score": 99})
+    send("PUT", mark, "expert", 403, code="2.3.4", json={"mark": "ok"})
+    send("PUT", mark, "expert", 404, code="9.9.9", json={"mark": "ok"})
+    send("PUT", mark, "admin", 403, code="1.1.1", json={"mark": "ok"})
+    again = send(
+        "PUT", mark, "expert", 200, code="1.1.1", json={"mark": "more", "request": "盖章版"}
+    )
+    answered = send(
+        "POST",
+        "/documents",
+        "limited staff",
+        201,
+        data={
+            "files": [(io.BytesIO("盖章版".encode()), "盖章版.txt")],
+            "request_id": again["request"]["id"],
+        },
+        content_type="multipart/form-data",
+    )
+    assert answered["request"] == {"id": again["request"]["id"], "status": "answered"}
+    mine = send("GET", "/requests", "expert", 200)["requests"]
+    assert [r["status"] for r in mine] == ["answered", "closed", "closed"]
+    assert send("GET", "/requests", "limited staff", 200, query_string={"status": "all"})
+    send("GET", "/requests", "admin", 400, query_string={"status": "whatever"})
+    send("GET", "/frameworks/{framework_id}/marks", "expert", 200)
+    send("GET", "/frameworks/{framework_id}/marks", "limited staff", 403)

@@ -33,7 +33,7 @@
 
     function fieldsOf() {
       var data = new FormData();
-      ["framework_id", "entry_id", "indicator_id"].forEach(function (name) {
+      ["framework_id", "entry_id", "indicator_id", "request_id", "answer_note"].forEach(function (name) {
         var input = form.querySelector("[name=" + name + "]");
         if (input && input.value) data.append(name, input.value);
       });
