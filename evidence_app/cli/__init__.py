@@ -7,6 +7,7 @@ from evidence_app.cli.base import CommandError, cli, echo_json, unit_of_work
 from evidence_app.coverage import commands as coverage_commands
 from evidence_app.experts import commands as expert_commands
 from evidence_app.kpi import commands as kpi_commands
+from evidence_app.review import commands as review_commands
 
 __all__ = [
     "CommandError",
@@ -17,6 +18,7 @@ __all__ = [
     "expert_commands",
     "kpi_commands",
     "main",
+    "review_commands",
     "unit_of_work",
 ]
 
