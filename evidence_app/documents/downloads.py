@@ -26,7 +26,7 @@ from typing import IO, BinaryIO, NoReturn, cast
 
 from flask import abort, jsonify, make_response, redirect, render_template, request, send_file
 from sqlalchemy.orm import Session, object_session
-from werkzeug.exceptions import Conflict
+from werkzeug.exceptions import Conflict, RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Response
 
 from evidence_app.admin import audit
@@ -135,7 +135,21 @@ def download_response(runtime: Runtime, version: DocumentVersion) -> Response:
     )
     # a stream has no length of its own: with the store's size, Range requests and 304s work
     response.content_length = size
-    return response.make_conditional(request, accept_ranges=True, complete_length=size)
+    return _conditional(response, size)
+
+
+def _conditional(response: Response, size: int) -> Response:
+    """Ranges, 304 and 412 for a streamed file; a refused range (416) or an answer without
+    a body (304, 412) closes the file at once instead of leaving it open."""
+    try:
+        response.make_conditional(request, accept_ranges=True, complete_length=size)
+    except RequestedRangeNotSatisfiable:
+        response.close()
+        raise
+    if response.status_code in (304, 412):
+        response.close()
+        response.set_data(b"")
+    return response
 
 
 def mark_damaged(
