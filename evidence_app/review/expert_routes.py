@@ -29,6 +29,8 @@ from evidence_app.auth.permissions import can, can_read_document, readable_docum
 from evidence_app.auth.security import acting_user, forbid, require, signed_in_user
 from evidence_app.coverage.export import safe_name
 from evidence_app.coverage.overview import indicator_documents
+from evidence_app.documents.downloads import may_download
+from evidence_app.documents.watermark import IMAGE_FORMATS, stamp_for
 from evidence_app.review import marks as marks_service
 from evidence_app.review import requests as request_service
 from evidence_app.review.export import review_report, write_review_xlsx
@@ -148,24 +150,35 @@ def _neighbours(expert: User, indicator: Indicator) -> tuple[Indicator | None, I
     return before, after
 
 
-def _viewer(readable: set[int] | None) -> dict[str, Any] | None:
-    """The document picked for the viewer (``doc``, ``page``), when the user may read it."""
+def _viewer() -> dict[str, Any] | None:
+    """The document picked for the viewer (``doc``, ``page``), when the user may read it: a
+    page image (PDFs, pictures; stamped by ``documents.page_image``) or the page's text over
+    the user's stamp, as the document's own view page shows them. A text page an expert
+    sees is recorded as a view (an image page is recorded when it is fetched)."""
     document_id = int_arg("doc", minimum=1)
     if document_id is None:
         return None
     session = db_session()
+    user = signed_in_user()
     document = session.get(Document, document_id)
-    if document is None or not can_read_document(session, acting_user(), document):
+    if document is None or not can_read_document(session, user, document):
         return None  # says nothing about other documents
     pages = max(document.page_count or len(document.pages), 1)
     page = min(int_arg("page", 1, minimum=1) or 1, pages)
     text_page = next((p for p in document.pages if p.number == page), None)
+    has_image = document.current is not None and (
+        document.file_type == "pdf" or document.file_type in IMAGE_FORMATS
+    )
+    if user.role == "expert" and text_page is not None and not has_image:
+        audit.record(session, user, "document.view", document, page=page)
     return {
         "doc": document,
         "page": page,
         "pages": pages,
-        "is_pdf": document.file_type == "pdf" and document.current is not None,
+        "has_image": has_image,
         "text_page": text_page,
+        "stamped": stamp_for(session, user) is not None,
+        "may_download": may_download(user),
     }
 
 
@@ -195,7 +208,7 @@ def indicator(indicator_id: int):
         fresh=fresh,
         readable=readable,
         open_text=open_text,
-        viewer=_viewer(readable),
+        viewer=_viewer(),
         before=before,
         after=after,
         marks=marks_service,

@@ -151,6 +151,8 @@ def test_the_whole_loop_through_the_api_and_the_pages(app, runtime, review) -> N
     web = _web_as(app, review["ids"]["wang"])
     home = web.get("/expert").get_data(as_text=True)
     assert "新答复 1" in home
+    row = home[home.index(f'id="i{review["leaf"]}"') :]
+    assert row.index('data-figure="documents">2</td>') < row.index("</tr>")  # 2.3.4-1 + answer
     page = web.get(f"/expert/indicators/{review['leaf']}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -347,6 +349,7 @@ def test_an_expert_sees_and_marks_only_their_scope(
     assert web.get(f"/expert/indicators/{review['secret_leaf']}").status_code == 403
     home = web.get("/expert").get_data(as_text=True)
     assert "2.3.4" in home and "1.1.1" not in home and "绝密" not in home
+    assert home.count('data-figure="documents">1</td>') == 1  # 2.3.4-1 only, in 2.3.4
     secret = review["docs"][SECRET]
     viewer = web.get(f"/expert/indicators/{review['leaf']}?doc={secret}").get_data(as_text=True)
     assert "绝密" not in viewer and "订单学明细表" in viewer
@@ -402,3 +405,25 @@ def test_an_answer_named_for_another_entry_goes_there(runtime, review) -> None:
     assert len(mine["documents"]) == 3
     # the duplicate is now readable by 李 through the request's indicator
     assert get(review, "li", f"/api/v1/documents/{review['docs'][SECRET]}").status_code == 200
+
+
+def test_the_viewer_shows_a_page_over_the_experts_stamp(app, runtime, review) -> None:
+    web = _web_as(app, review["ids"]["li"])
+    order = review["docs"][ORDER]
+    page = web.get(f"/expert/indicators/{review['leaf']}?doc={order}&page=1")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert '<pre class="page-text stamped">迅达电梯订单班 第一期</pre>' in html
+    assert "仅供评审使用" in html
+    assert f"/documents/{order}/download" in html
+    with runtime.unit_of_work() as s:
+        s.get(User, review["ids"]["li"]).can_download = False
+    html = web.get(f"/expert/indicators/{review['leaf']}?doc={order}").get_data(as_text=True)
+    assert f"/documents/{order}/download" not in html  # view only
+    with runtime.session() as s:
+        views = s.scalars(
+            select(AuditLog.object_id).where(
+                AuditLog.action == "document.view", AuditLog.user_id == review["ids"]["li"]
+            )
+        ).all()
+    assert views == [order, order]
