@@ -49,6 +49,17 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("POST", "/admin/settings"): {"admin"},
     ("GET", "/account"): ALL,
     ("POST", "/account"): ALL,
+    # 网评: the experts' pages (none of the college's roles), the overview, 调阅 tasks
+    ("GET", "/expert"): set(),
+    ("GET", "/expert/indicators/{leaf}"): set(),
+    ("POST", "/expert/indicators/{leaf}/mark"): set(),
+    ("POST", "/expert/indicators/{leaf}/final"): set(),
+    ("GET", "/expert/overview"): set(),
+    ("GET", "/expert/overview.xlsx"): set(),
+    ("GET", "/marks"): {"admin", "reviewer", "auditor"},
+    ("GET", "/frameworks/{fw}/marks"): {"admin", "reviewer", "auditor"},
+    ("GET", "/frameworks/{fw}/marks.xlsx"): {"admin", "reviewer", "auditor"},
+    ("GET", "/requests"): {"admin", "staff"},
 }
 PUBLIC = {
     ("GET", "/login"),
@@ -113,6 +124,11 @@ def test_every_route_is_in_the_matrix(app) -> None:
         "/documents/{document_id}/delete": "/documents/{doc}/delete",
         "/admin/users/{user_id}": "/admin/users/{uid}",
         "/admin/experts/{expert_id}/revoke": "/admin/experts/1/revoke",
+        "/expert/indicators/{indicator_id}": "/expert/indicators/{leaf}",
+        "/expert/indicators/{indicator_id}/mark": "/expert/indicators/{leaf}/mark",
+        "/expert/indicators/{indicator_id}/final": "/expert/indicators/{leaf}/final",
+        "/frameworks/{framework_id}/marks": "/frameworks/{fw}/marks",
+        "/frameworks/{framework_id}/marks.xlsx": "/frameworks/{fw}/marks.xlsx",
     }
     routes = {(m, normalize.get(p, p)) for m, p in seen}
     extra = {r for r in routes if r[1].startswith(("/coverage", "/tasks", "/review"))}
