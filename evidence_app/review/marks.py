@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
@@ -238,9 +239,7 @@ def set_mark(
         raise MarkError("破折号（调阅）须写明需要调阅的材料")
     if mark == "question" and not comment:
         raise MarkError("问号（入校核查）须在意见中写明入校时要核查的问题")
-    row = _upsert(session, expert, indicator, final=False)
-    previous = {"mark": row.mark, "comment": row.comment, "score": row.score} if row.id else None
-    row.mark, row.comment, row.score = mark, comment, value
+    row, previous = _upsert(session, expert, indicator, False, mark, comment, value)
     session.flush()
     change = MarkChange(row)
     if mark == "more":
@@ -282,9 +281,7 @@ def set_final_mark(
         raise MarkError("定稿为破折号（调阅）时，须在意见中写明需要调阅的材料")
     if mark == "question" and not comment:
         raise MarkError("定稿为问号（入校核查）时，须在意见中写明入校时要核查的问题")
-    row = _upsert(session, lead, indicator, final=True)
-    previous = {"mark": row.mark, "comment": row.comment, "score": row.score} if row.id else None
-    row.mark, row.comment, row.score = mark, comment, value
+    row, previous = _upsert(session, lead, indicator, True, mark, comment, value)
     session.flush()
     audit.record(
         session,
@@ -300,24 +297,51 @@ def set_final_mark(
     return row
 
 
-def _upsert(session: Session, expert: User, indicator: Indicator, *, final: bool) -> ExpertMark:
-    row = session.scalars(
-        select(ExpertMark).where(
-            ExpertMark.indicator_id == indicator.id,
-            ExpertMark.expert_id == expert.id,
-            ExpertMark.final.is_(final),
-        )
-    ).first()
+def _upsert(
+    session: Session,
+    expert: User,
+    indicator: Indicator,
+    final: bool,
+    mark: str,
+    comment: str,
+    score: float | None,
+) -> tuple[ExpertMark, dict[str, Any] | None]:
+    """The expert's (final) mark row set to these values, and what it held before (None for a
+    new row). Two saves at once (a double click) meet at the unique key: the second updates
+    the row the first inserted."""
+
+    def existing() -> ExpertMark | None:
+        return session.scalars(
+            select(ExpertMark).where(
+                ExpertMark.indicator_id == indicator.id,
+                ExpertMark.expert_id == expert.id,
+                ExpertMark.final.is_(final),
+            )
+        ).first()
+
+    row = existing()
     if row is None:
         row = ExpertMark(
             framework_id=indicator.framework_id,
             indicator_id=indicator.id,
             expert_id=expert.id,
             final=final,
+            mark=mark,
+            comment=comment,
+            score=score,
         )
-        row.indicator, row.expert = indicator, expert
-        session.add(row)
-    return row
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            row = existing()
+            assert row is not None
+        else:
+            return row, None
+    previous = {"mark": row.mark, "comment": row.comment, "score": row.score}
+    row.mark, row.comment, row.score = mark, comment, score
+    session.flush()
+    return row, previous
 
 
 # -- reading marks -----------------------------------------------------------------------------

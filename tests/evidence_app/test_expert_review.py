@@ -6,6 +6,8 @@ and revocation."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from sqlalchemy import select
 from evidence_app.experts.access import end_of_access, invite_expert, revoke_expert
 from evidence_app.review import marks as marks_service
 from evidence_app.review import requests as request_service
-from storage import AuditLog, Indicator, MaterialRequest, User, utcnow
+from storage import AuditLog, ExpertMark, Indicator, MaterialRequest, User, utcnow
 from tests import factories
 
 SECRET = "1.1.1-1 绝密专业设置调研报告.txt"  # outside the limited expert's scope
@@ -427,3 +429,41 @@ def test_the_viewer_shows_a_page_over_the_experts_stamp(app, runtime, review) ->
             )
         ).all()
     assert views == [order, order]
+
+
+def test_two_saves_at_once_leave_one_mark(runtime, review, database_url: str) -> None:
+    """A double click: the second save waits for the first's row, then updates it."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: the second save never races")
+    first, second = runtime.session(), runtime.session()
+    try:
+        marks_service.set_mark(
+            first,
+            first.get(User, review["ids"]["wang"]),
+            first.get(Indicator, review["leaf"]),
+            "ok",
+        )  # flushed, not committed: the unique key is held
+        outcome: dict[str, Any] = {}
+
+        def save_again() -> None:
+            try:
+                expert = second.get(User, review["ids"]["wang"])
+                leaf = second.get(Indicator, review["leaf"])
+                change = marks_service.set_mark(second, expert, leaf, "question", comment="？")
+                second.commit()
+                outcome["previous"] = change.mark.id
+            except Exception as e:  # reported below
+                outcome["error"] = e
+
+        thread = threading.Thread(target=save_again)
+        thread.start()
+        time.sleep(0.5)  # the second INSERT now waits on the first's key
+        first.commit()
+        thread.join(30)
+        assert "error" not in outcome, outcome
+    finally:
+        first.close()
+        second.close()
+    with runtime.session() as s:
+        rows = s.execute(select(ExpertMark.mark, ExpertMark.comment)).all()
+    assert [tuple(r) for r in rows] == [("question", "？")]
