@@ -78,6 +78,9 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     }
     env.update({"EVIDENCE_HOME": str(home), "SECRET_KEY": "e2e", "LOG_LEVEL": "WARNING"})
     env["MAX_UPLOAD_BYTES"] = str(2 * 1024 * 1024)  # small, to see the page refuse a big file
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env["PUBLIC_URL"] = base  # the sign-in links the CLI prints
     evidence(env, "init")
     evidence(
         env, "user", "add", "admin", "--role", "admin", "--password-stdin", input=PASSWORD + "\n"
@@ -85,7 +88,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     evidence(
         env, "user", "add", "staff1", "--role", "staff", "--password-stdin", input=PASSWORD + "\n"
     )
-    port = free_port()
     web = subprocess.Popen(
         [sys.executable, "-m", "evidence_app.cli", "serve", "--port", str(port)],
         env=env,
@@ -98,7 +100,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -111,7 +112,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         web.kill()
         worker.kill()
         pytest.fail("server did not start")
-    yield {"base": base, "home": home}
+    yield {"base": base, "home": home, "env": env}
     for proc in (web, worker):
         proc.terminate()
         try:
