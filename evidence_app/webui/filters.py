@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
-from flask import Flask
+from flask import Flask, url_for
 from markupsafe import Markup, escape
 
 from evidence_app.auth.permissions import ROLE_LABELS, can
 from evidence_app.auth.security import acting_user
 from evidence_app.documents.status import REVIEW_LABELS, STATUS_LABELS
+from storage import User
 
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 
@@ -63,6 +64,13 @@ def highlight(text: str, terms: list[str]) -> Markup:
     return Markup(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped))
 
 
+def indicator_url(user: User | None, indicator_id: int) -> str:
+    """Where an indicator opens for this user: experts in their 网评 screen, staff in the tree."""
+    if user is not None and user.role == "expert":
+        return url_for("expert_review.indicator", indicator_id=indicator_id)
+    return url_for("main.indicator", indicator_id=indicator_id)
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(highlight)
     app.add_template_filter(filesize)
@@ -81,4 +89,5 @@ def register(app: Flask) -> None:
             "state_labels": STATE_LABELS,
             "role_labels": ROLE_LABELS,
             "url_rules": app.view_functions,
+            "indicator_url": lambda indicator_id: indicator_url(user, indicator_id),
         }

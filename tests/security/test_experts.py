@@ -188,3 +188,12 @@ def test_an_expert_cannot_be_edited_into_staff(app, runtime, make_user, login, i
     assert response.status_code == 302 and response.headers["Location"] == "/admin/experts"
     with runtime.session() as s:
         assert s.get(User, invitation["expert_id"]).role == "expert"
+
+
+def test_a_document_page_sends_the_expert_to_their_review_screen(app, invoke, library) -> None:
+    invitation = _invite(
+        invoke, "--framework", str(library["fid"]), "--name", "王专家", "--days", "3"
+    )
+    client, _ = _sign_in(app, invitation)
+    page = client.get(f"/documents/{library['docs']['in']}").get_data(as_text=True)
+    assert 'href="/expert/indicators/' in page and 'href="/indicators/' not in page
