@@ -286,15 +286,15 @@ class VerifyingReader:
         self._digest = hashlib.sha256()
         self._size = 0
         self._held = b""
+        self._pos = 0
         self._verified = False
 
     def read(self, size: int = -1, /) -> bytes:
-        while not self._verified and (size < 0 or len(self._held) <= size):
+        while not self._verified and (size < 0 or len(self._held) - self._pos <= size):
             self._pull()
-        if size < 0:
-            out, self._held = self._held, b""
-        else:
-            out, self._held = self._held[:size], self._held[size:]
+        end = len(self._held) if size < 0 else min(len(self._held), self._pos + size)
+        out = self._held[self._pos : end]
+        self._pos = end
         return out
 
     def _pull(self) -> None:
@@ -302,7 +302,9 @@ class VerifyingReader:
         if chunk:
             self._digest.update(chunk)
             self._size += len(chunk)
-            self._held += chunk
+            # small reads take slices at _pos; the rest is copied once per chunk pulled
+            self._held = self._held[self._pos :] + chunk
+            self._pos = 0
             return
         actual = self._digest.hexdigest()
         if actual != self._sha256:

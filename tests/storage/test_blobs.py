@@ -17,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from storage import (
+    BlobDamagedError,
     BlobNotFoundError,
     BlobStoreBase,
     BlobTooLargeError,
@@ -25,6 +26,7 @@ from storage import (
     S3BlobStore,
     StorageError,
     StorageFullError,
+    VerifyingReader,
     VerifyResult,
     open_blob_store,
 )
@@ -429,3 +431,29 @@ def test_open_blob_store_locations(tmp_path: Path) -> None:
     for bad in ("s3:///prefix", "s3://Bad_Bucket/x", "s3://ab/x", "ftp://host/x", "file://host/x"):
         with pytest.raises(StorageError):
             open_blob_store(bad, endpoint_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("read_size", [1, 8192, 1024 * 1024, 3 * 1024 * 1024, -1])
+def test_verifying_reader_gives_the_bytes_and_holds_the_last_back_when_damaged(
+    read_size: int,
+) -> None:
+    data = bytes(range(256)) * (2 * 1024 * 1024 // 256 + 3)  # a little over two chunks
+    sha = hashlib.sha256(data).hexdigest()
+    chunks = []
+    with VerifyingReader(io.BytesIO(data), sha) as reader:
+        while chunk := reader.read(read_size if read_size > 0 else -1):
+            chunks.append(chunk)
+            if read_size < 0:
+                break
+    assert b"".join(chunks) == data
+
+    damaged = bytearray(data)
+    damaged[-1] ^= 1
+    seen: list[BlobDamagedError] = []
+    got = b""
+    with pytest.raises(BlobDamagedError):
+        reader = VerifyingReader(io.BytesIO(bytes(damaged)), sha, seen.append)
+        while chunk := reader.read(read_size):
+            got += chunk
+    assert len(got) < len(data)  # never the whole (wrong) content
+    assert seen and seen[0].actual == hashlib.sha256(damaged).hexdigest()
