@@ -36,7 +36,8 @@ def filesize(n: int | None) -> str:
 
 
 def localtime(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else ""
+    """A stored time (UTC) as the college reads it: Beijing time (the footer says so)."""
+    return beijing(value)
 
 
 def beijing(value: datetime | str | None) -> str:

@@ -412,3 +412,13 @@ def test_limited_staff_cannot_see_documents_outside_their_indicators(
     assert "没有找到" in page and f"/documents/{doc}" not in page
     everyone = login(world["users"]["staff"]).get("/search?q=订单班").get_data(as_text=True)
     assert f"/documents/{doc}" in everyone
+
+
+def test_times_are_shown_in_beijing_time(world, login) -> None:
+    from datetime import datetime
+
+    from evidence_app.webui.filters import localtime
+
+    assert localtime(datetime(2026, 12, 3, 20, 30)) == "2026-12-04 04:30"  # stored as UTC
+    page = login(world["users"]["admin"]).get("/admin/audit").get_data(as_text=True)
+    assert "时间（北京时间）" in page and "时间均为北京时间" in page
