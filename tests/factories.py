@@ -135,3 +135,20 @@ def limit_scope(runtime: Runtime, user: User, framework_id: int, codes: list[str
             ).first()
             assert indicator is not None, code
             s.add(UserAssignment(user_id=stored.id, indicator_id=indicator.id))
+
+
+def multi_page_pdf(pages: list[str]) -> bytes:
+    """A PDF with one line of Chinese text per page (reportlab's CID font, no font file)."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    out = io.BytesIO()
+    c = canvas.Canvas(out)
+    for text in pages:
+        c.setFont("STSong-Light", 16)
+        c.drawString(72, 700, text)
+        c.showPage()
+    c.save()
+    return out.getvalue()

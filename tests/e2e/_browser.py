@@ -4,7 +4,6 @@ instance (module-scoped fixture ``server``), Debian's Chromium through Playwrigh
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import subprocess
@@ -47,22 +46,6 @@ def evidence(env: dict, *args: str, input: str | None = None) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def multi_page_pdf(pages: list[str]) -> bytes:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    out = io.BytesIO()
-    c = canvas.Canvas(out)
-    for text in pages:
-        c.setFont("STSong-Light", 16)
-        c.drawString(72, 700, text)
-        c.showPage()
-    c.save()
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")

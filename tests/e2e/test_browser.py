@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e._browser import login, multi_page_pdf, shot
+from tests.e2e._browser import login, shot
+from tests.factories import multi_page_pdf
 
 pytestmark = pytest.mark.browser
 

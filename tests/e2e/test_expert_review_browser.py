@@ -16,7 +16,8 @@ import re
 
 import pytest
 
-from tests.e2e._browser import evidence, login, multi_page_pdf, shot
+from tests.e2e._browser import evidence, login, shot
+from tests.factories import multi_page_pdf
 
 pytestmark = pytest.mark.browser
 

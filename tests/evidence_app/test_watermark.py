@@ -29,22 +29,6 @@ from tests import factories
 PAGES = ["第一页 总体情况", "第二页 与迅达电梯合作开设迅达电梯订单班", "第三页 附件"]
 
 
-def multi_page_pdf(pages: list[str]) -> bytes:
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen import canvas
-
-    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
-    out = io.BytesIO()
-    c = canvas.Canvas(out)
-    for text in pages:
-        c.setFont("STSong-Light", 16)
-        c.drawString(72, 700, text)
-        c.showPage()
-    c.save()
-    return out.getvalue()
-
-
 def photo_jpeg() -> bytes:
     """A grey 'scan' with dark lines: no pixel of it is red."""
     image = Image.new("RGB", (900, 1200), (236, 236, 232))
@@ -91,7 +75,7 @@ def library(runtime, make_framework, make_user):
     """A framework with a three-page PDF, a JPEG and a DOCX under entry 2.3.4-1, staff and
     admin users, and two experts: 王专家 (may download) and 李专家 (view only)."""
     fid = make_framework()["framework_id"]
-    files = {"pdf": multi_page_pdf(PAGES), "jpg": photo_jpeg(), "docx": docx_bytes()}
+    files = {"pdf": factories.multi_page_pdf(PAGES), "jpg": photo_jpeg(), "docx": docx_bytes()}
     docs = {}
     with runtime.unit_of_work() as s:
         entry = s.scalars(
@@ -444,7 +428,7 @@ def _stamped(data: bytes) -> tuple[bytes, bool]:
 
 
 def test_turned_and_cropped_pages_get_an_upright_stamp() -> None:
-    reader = PdfReader(io.BytesIO(multi_page_pdf(["一", "二", "三", "四"])))
+    reader = PdfReader(io.BytesIO(factories.multi_page_pdf(["一", "二", "三", "四"])))
     writer = PdfWriter(clone_from=reader)
     for i, page in enumerate(writer.pages):
         page.rotate(90 * i)
@@ -470,7 +454,7 @@ def test_turned_and_cropped_pages_get_an_upright_stamp() -> None:
 
 
 def test_an_owner_password_pdf_is_rewritten_then_stamped() -> None:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(multi_page_pdf(PAGES))))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(factories.multi_page_pdf(PAGES))))
     writer.encrypt(user_password="", owner_password="only-the-owner", algorithm="AES-128")
     out = io.BytesIO()
     writer.write(out)
@@ -481,7 +465,7 @@ def test_an_owner_password_pdf_is_rewritten_then_stamped() -> None:
 
 
 def test_pdfs_that_cannot_be_stamped_say_why() -> None:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(multi_page_pdf(PAGES))))
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(factories.multi_page_pdf(PAGES))))
     writer.encrypt(user_password="secret", owner_password="secret2")
     out = io.BytesIO()
     writer.write(out)
