@@ -152,3 +152,29 @@ def multi_page_pdf(pages: list[str]) -> bytes:
         c.showPage()
     c.save()
     return out.getvalue()
+
+
+def inflated_docx(path: Path, chunk: bytes, xml_bytes: int) -> Path:
+    """A real DOCX (python-docx's) whose word/document.xml body is ``chunk`` (paragraph XML)
+    repeated to at least ``xml_bytes``: small on disk, large once unpacked."""
+    import zipfile
+
+    from docx import Document as WordDocument
+
+    seed = path.with_name(f"seed-{path.name}")
+    word = WordDocument()
+    word.add_paragraph("种子")
+    word.save(str(seed))
+    with zipfile.ZipFile(seed) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            if info.filename != "word/document.xml":
+                out.writestr(info, src.read(info))
+                continue
+            head, _, tail = src.read(info).decode().partition("<w:body>")
+            with out.open("word/document.xml", "w") as target:
+                target.write((head + "<w:body>").encode())
+                for _ in range(xml_bytes // len(chunk) + 1):
+                    target.write(chunk)
+                target.write(("</w:body>" + tail.split("</w:body>", 1)[1]).encode())
+    seed.unlink()
+    return path

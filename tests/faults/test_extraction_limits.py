@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,22 +29,8 @@ SCANLIKE = "derived__fzu_撰写规范_p1-3_scanlike.pdf"
 def _memory_hungry_docx(path: Path, xml_mb: int) -> Path:
     """A valid DOCX of one-word paragraphs, ``xml_mb`` MB of XML (under the 48 MB a DOCX may
     unpack to, so it is read): python-docx builds ~25 bytes of tree per byte of XML."""
-    seed = path.with_name("seed.docx")
-    word = WordDocument()
-    word.add_paragraph("种子")
-    word.save(seed)
     chunk = "<w:p><w:r><w:t>佐证</w:t></w:r></w:p>".encode() * 10_000
-    with zipfile.ZipFile(seed) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            if info.filename != "word/document.xml":
-                out.writestr(info, src.read(info))
-                continue
-            head, _, tail = src.read(info).decode().partition("<w:body>")
-            with out.open("word/document.xml", "w") as f:
-                f.write((head + "<w:body>").encode())
-                for _ in range(xml_mb * 1024 * 1024 // len(chunk) + 1):
-                    f.write(chunk)
-                f.write(("</w:body>" + tail.split("</w:body>", 1)[1]).encode())
+    factories.inflated_docx(path, chunk, xml_mb * 1024 * 1024)
     assert path.stat().st_size < 200 * 1024
     return path
 

@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
-
-from docx import Document as WordDocument
 
 from storage import Document
 from tests import factories
@@ -19,25 +16,8 @@ INFLATED_BYTES = 105 * 1024 * 1024
 
 def _inflating_docx(path: Path) -> Path:
     """A real DOCX whose word/document.xml is one paragraph repeated to 105 MB."""
-    seed = path.with_name("seed.docx")
-    word = WordDocument()
-    word.add_paragraph("种子")
-    word.save(seed)
     paragraph = "<w:p><w:r><w:t>" + "佐证材料" * 200 + "</w:t></w:r></w:p>"
-    with zipfile.ZipFile(seed) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            if info.filename != "word/document.xml":
-                out.writestr(info, src.read(info))
-                continue
-            head, _, tail = src.read(info).decode().partition("<w:body>")
-            with out.open("word/document.xml", "w") as f:
-                f.write((head + "<w:body>").encode())
-                chunk = paragraph.encode() * 1000
-                written = 0
-                while written < INFLATED_BYTES:
-                    f.write(chunk)
-                    written += len(chunk)
-                f.write(("</w:body>" + tail.split("</w:body>", 1)[1]).encode())
+    factories.inflated_docx(path, paragraph.encode() * 1000, INFLATED_BYTES)
     assert path.stat().st_size < 2 * 1024 * 1024
     return path
 
