@@ -60,8 +60,15 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
 
     big = tmp_path / "2.3.4-2 超大扫描件.pdf"
     big.write_bytes(b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024))
-    page.set_input_files("#file-input", str(big))
+    page.focus("#dropzone")  # the keyboard way: Enter on the drop zone opens the chooser
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(big))
     page.wait_for_selector("#progress-list li:has-text('超大扫描件') .state-error")
+    page.keyboard.press("Tab")  # the file inputs themselves take focus (they are not hidden)
+    assert page.evaluate("document.activeElement.id") == "file-input"
+    with page.expect_file_chooser():
+        page.keyboard.press(" ")
     assert "未上传：超过上限（2 MB）" in page.inner_text("#progress-list")
     assert "超大扫描件" not in page.inner_text("#upload-results")
 

@@ -134,6 +134,11 @@
       })();
     }
 
+    zone.addEventListener("keydown", function (e) {  // the drop zone works from the keyboard too
+      if (e.target === zone && (e.key === "Enter" || e.key === " ")) {
+        e.preventDefault(); document.getElementById("file-input").click();
+      }
+    });
     zone.addEventListener("dragover", function (e) { e.preventDefault(); zone.classList.add("over"); });
     zone.addEventListener("dragleave", function () { zone.classList.remove("over"); });
     zone.addEventListener("drop", function (e) {
