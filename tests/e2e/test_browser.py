@@ -67,8 +67,11 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
     page.wait_for_selector("#progress-list li:has-text('超大扫描件') .state-error")
     page.keyboard.press("Tab")  # the file inputs themselves take focus (they are not hidden)
     assert page.evaluate("document.activeElement.id") == "file-input"
-    with page.expect_file_chooser():
-        page.keyboard.press(" ")
+    empty = tmp_path / "2.3.4-3 空白扫描件.pdf"
+    empty.write_bytes(b"")
+    page.set_input_files("#file-input", str(empty))
+    refused = page.wait_for_selector("#progress-list li:has-text('空白扫描件') .state-error")
+    assert refused.inner_text() == "已拒收：文件为空（0 字节）"  # not a green 完成
     assert "未上传：超过上限（2 MB）" in page.inner_text("#progress-list")
     assert "超大扫描件" not in page.inner_text("#upload-results")
 

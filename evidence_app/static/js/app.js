@@ -111,7 +111,14 @@
         var body = null;
         try { body = JSON.parse(xhr.responseText); } catch (e) { body = { error: "服务器返回无法解析的内容" }; }
         bar.value = 100;
-        if (xhr.status >= 200 && xhr.status < 300) { state.textContent = "完成"; state.className = "state-done"; showReport(body); }
+        var refused = (body.rejected || []).length;
+        if (xhr.status >= 200 && xhr.status < 300 && refused && !body.accepted) {
+          // nothing kept: say why right here, not only in the list below
+          state.textContent = "已拒收：" + body.rejected[0].reason; state.className = "state-error"; showReport(body);
+        } else if (xhr.status >= 200 && xhr.status < 300) {
+          state.textContent = refused ? "完成（" + refused + " 个被拒收，见下方）" : "完成";
+          state.className = refused ? "state-warn" : "state-done"; showReport(body);
+        }
         else { state.textContent = body.error || ("失败 " + xhr.status); state.className = "state-error";
           if (body.rejected) showReport(body); }
       });
