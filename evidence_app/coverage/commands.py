@@ -91,8 +91,8 @@ def coverage_command(
     s = report["summary"]
     click.echo(f"{report['framework']['name']}（#{report['framework']['id']}）")
     click.echo(
-        f"三级指标 {s['indicators']}：完整 {s['indicators_complete']}，部分 {s['indicators_partial']}，"
-        f"无材料 {s['indicators_none']}，不适用 {s['indicators_not_applicable']}"
+        f"三级指标 {s['indicators']}：齐全 {s['indicators_complete']}，部分 {s['indicators_partial']}，"
+        f"缺失 {s['indicators_none']}，不适用 {s['indicators_not_applicable']}"
     )
     click.echo(
         f"佐证条目 {s['entries']}：已提供 {s['entries_filled']}，缺失 {s['entries_missing']}，"
@@ -100,7 +100,7 @@ def coverage_command(
     )
     click.echo(
         f"自评 {s['self_score_total']:g} 分，其中有佐证 {s['self_score_supported']:g} 分；"
-        f"材料完整的指标分值 {s['points_covered']:g}/{s['points_total']:g}"
+        f"材料齐全的指标分值 {s['points_covered']:g}/{s['points_total']:g}"
     )
     if xlsx:
         click.echo(f"已写入 {xlsx}")

@@ -59,9 +59,9 @@ STATE_NONE = "none"
 STATE_NOT_APPLICABLE = "not_applicable"
 
 STATE_LABELS = {
-    STATE_COMPLETE: "完整",
+    STATE_COMPLETE: "齐全",
     STATE_PARTIAL: "部分",
-    STATE_NONE: "无材料",
+    STATE_NONE: "缺失",
     STATE_NOT_APPLICABLE: "不适用",
 }
 ENTRY_STATE_LABELS = {

@@ -10,18 +10,14 @@ from markupsafe import Markup, escape
 
 from evidence_app.auth.permissions import ROLE_LABELS, can
 from evidence_app.auth.security import acting_user
+from evidence_app.coverage.operations import STATE_LABELS as COVERAGE_STATE_LABELS
 from evidence_app.documents.status import REVIEW_LABELS, STATUS_LABELS
 from storage import User
 
 BEIJING = timezone(timedelta(hours=8), "北京时间")
 
-STATE_LABELS = {
-    "complete": "齐全",
-    "partial": "部分",
-    "none": "缺失",
-    "na": "不适用",
-    "not_applicable": "不适用",
-}
+# one vocabulary for coverage states on every page (coverage.operations owns the words)
+STATE_LABELS = {**COVERAGE_STATE_LABELS, "na": COVERAGE_STATE_LABELS["not_applicable"]}
 
 
 def filesize(n: int | None) -> str:

@@ -68,7 +68,7 @@ def test_coverage_json(invoke, framework_id, evidence) -> None:
     again = json.loads(invoke("coverage", "--framework", framework_id, "--json").output)
     assert again["summary"] == {**data["summary"], "findings": again["summary"]["findings"]}
     text = invoke("coverage", "--as-of", "2024-06-01").output
-    assert "三级指标 53：完整 43，部分 4，无材料 4，不适用 2" in text
+    assert "三级指标 53：齐全 43，部分 4，缺失 4，不适用 2" in text
     assert "问题 47 个" in text
 
 
@@ -103,9 +103,9 @@ def test_coverage_xlsx(invoke, framework_id, evidence, tmp_path) -> None:
     assert summary["问题：条目缺失"] == 11
     indicators = list(wb["指标"].iter_rows(min_row=2, values_only=True))
     assert len(indicators) == 53
-    assert indicators[0][:5] == ("1.1.1", "专业设置与区域重点产业匹配度", "完整", 11, 11)
+    assert indicators[0][:5] == ("1.1.1", "专业设置与区域重点产业匹配度", "齐全", 11, 11)
     states = Counter(r[2] for r in indicators)
-    assert states == {"完整": 43, "部分": 4, "无材料": 4, "不适用": 2}
+    assert states == {"齐全": 43, "部分": 4, "缺失": 4, "不适用": 2}
     entries = list(wb["佐证条目"].iter_rows(min_row=2, values_only=True))
     assert len(entries) == 229
     assert Counter(r[3] for r in entries) == {
