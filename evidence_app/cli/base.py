@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -46,3 +50,13 @@ def unit_of_work() -> Iterator[Session]:
         raise CommandError(str(e)) from e
     with runtime.unit_of_work() as session:
         yield session
+
+
+def die_with_parent() -> None:
+    """For ``subprocess.Popen(preexec_fn=…)``: on Linux the child gets SIGTERM when the
+    process that started it dies, however it dies (Ctrl-C, kill, a closed terminal), so the
+    demo's worker never outlives the demo."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)

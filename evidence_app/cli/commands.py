@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from evidence_app.admin.backup import BackupError, backup, restore
 from evidence_app.admin.maintenance import reindex, verify
 from evidence_app.auth import users as user_service
-from evidence_app.cli.base import CommandError, cli, echo_json, unit_of_work
+from evidence_app.cli.base import CommandError, cli, die_with_parent, echo_json, unit_of_work
 from evidence_app.demo import SAMPLE_FRAMEWORK, build_evidence_zip
 from evidence_app.documents.ingest import default_framework_id, ingest_files
 from evidence_app.frameworks import FrameworkImportError
@@ -468,7 +468,9 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     click.echo(f"演示账号：admin / staff / reviewer / auditor，密码均为：{password}")
     if no_serve:
         return
-    worker = subprocess.Popen([sys.executable, "-m", "evidence_app.cli", "worker"])
+    worker = subprocess.Popen(  # the demo starts it before any serving thread
+        [sys.executable, "-m", "evidence_app.cli", "worker"], preexec_fn=die_with_parent
+    )
     try:
         ctx = click.get_current_context()
         ctx.invoke(serve_command, host=host, port=port, threads=8)
