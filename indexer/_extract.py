@@ -8,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from indexer._ofd import extract_ofd_pages, has_doc_root
 from indexer._office import (
     OLE2_MAGIC,
     _ole_has_stream,
@@ -23,7 +24,7 @@ from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFor
 log = logging.getLogger(__name__)
 
 #: The values ``detect_file_type`` returns.
-FILE_TYPES = ("pdf", "docx", "xlsx", "xls", "doc", "text", "image", "zip", "unknown")
+FILE_TYPES = ("pdf", "docx", "xlsx", "xls", "doc", "ofd", "text", "image", "zip", "unknown")
 
 _EXTENSIONS = {
     "pdf": "pdf",
@@ -34,6 +35,7 @@ _EXTENSIONS = {
     "et": "xls",  # WPS spreadsheets are BIFF8 inside
     "doc": "doc",
     "wps": "doc",  # WPS writer files are Word 97 inside
+    "ofd": "ofd",
     "zip": "zip",
     **dict.fromkeys(
         ["txt", "text", "csv", "tsv", "md", "markdown", "xml", "html", "htm", "json", "log"]
@@ -97,7 +99,7 @@ def detect_file_type(path: str | os.PathLike[str], name: str | None = None) -> s
 
 
 def _zip_type(path: Path, by_ext: str | None) -> str:
-    """docx / xlsx by the package's main part, else what the name says, else zip."""
+    """docx / xlsx / ofd by the package's main part, else what the name says, else zip."""
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
@@ -107,7 +109,9 @@ def _zip_type(path: Path, by_ext: str | None) -> str:
         return "docx"
     if "xl/workbook.xml" in names:
         return "xlsx"
-    return by_ext if by_ext in ("docx", "xlsx") else "zip"
+    if "OFD.xml" in names and has_doc_root(path):  # GB/T 33190: OFD.xml names a DocRoot
+        return "ofd"
+    return by_ext if by_ext in ("docx", "xlsx", "ofd") else "zip"
 
 
 def _ole_type(path: Path, by_ext: str | None) -> str:
@@ -164,6 +168,8 @@ def extract_pages(
         yield from extract_xls_pages(path)
     elif file_type == "doc":
         yield from extract_doc_pages(path)
+    elif file_type == "ofd":
+        yield from extract_ofd_pages(path)
     elif file_type == "text":
         yield from extract_text_pages(path)
     elif file_type == "image":

@@ -1,0 +1,266 @@
+"""OFD (GB/T 33190), China's fixed-layout format: text page by page, metadata, invoice fields.
+
+An OFD is a ZIP package: OFD.xml names the document (DocBody/DocRoot), Document.xml lists
+the pages in reading order (Pages/Page@BaseLoc) and the template pages (CommonData), and
+each page's Content.xml holds TextObjects with their position (Boundary) and TextCodes.
+The package's XML is read with a cap on its inflated size and without DTDs, so a
+decompression bomb or an entity bomb is refused before it costs memory.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from indexer._text import clean_text
+from indexer._types import ExtractionError, Page
+
+#: A single part larger than this when unpacked is refused (a zip bomb, or not a document).
+MAX_OFD_PART_BYTES = 64 * 1024 * 1024
+#: XML read from one package in all: ElementTree needs several bytes of memory per byte of
+#: XML, so more is a decompression bomb or beyond reading.
+MAX_OFD_XML_BYTES = 48 * 1024 * 1024
+
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# how far apart (in units of the font size) two baselines may be and still be one line
+_SAME_LINE = 0.5
+
+
+def _local(tag: object) -> str:
+    """An element's name without its namespace: some producers use none, or another one."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _child(el: ElementTree.Element, name: str) -> ElementTree.Element | None:
+    return next((c for c in el if _local(c.tag) == name), None)
+
+
+def _children(el: ElementTree.Element, name: str) -> list[ElementTree.Element]:
+    return [c for c in el if _local(c.tag) == name]
+
+
+def _text(el: ElementTree.Element | None) -> str:
+    return (el.text or "").strip() if el is not None else ""
+
+
+class _Package:
+    """The ZIP package with size-capped, DTD-free XML reads and OFD path resolution."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self.zip = zipfile.ZipFile(path)
+            infos = self.zip.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise ExtractionError(f"corrupt OFD: not a valid ZIP package: {e}") from e
+        self.sizes = {i.filename: i.file_size for i in infos}
+        # OFD paths are case-sensitive in the standard, but Windows producers differ
+        self.folded = {n.lower(): n for n in self.sizes}
+        self.xml_left = MAX_OFD_XML_BYTES
+
+    def close(self) -> None:
+        self.zip.close()
+
+    def resolve(self, loc: str, base: str = "") -> str | None:
+        """The package member a location names: absolute ("/Doc_0/…") or relative to the
+        folder of ``base``; backslashes and case differences of sloppy producers allowed."""
+        loc = loc.strip().replace("\\", "/")
+        if not loc:
+            return None
+        joined = loc.lstrip("/") if loc.startswith("/") else posixpath.join(base, loc)
+        name = posixpath.normpath(joined).lstrip("/")
+        if name in self.sizes:
+            return name
+        if base and not loc.startswith("/"):  # some write package-absolute paths
+            alt = posixpath.normpath(loc).lstrip("/")
+            if alt in self.sizes:
+                return alt
+        return self.folded.get(name.lower())
+
+    def xml(self, name: str) -> ElementTree.Element:
+        """A part parsed, within the package's XML budget; no DTD, no entities."""
+        size = self.sizes[name]
+        if size > MAX_OFD_PART_BYTES or size > self.xml_left:
+            raise ExtractionError(
+                f"OFD part {name} unpacks to {size // 1024**2} MB of XML (limit "
+                f"{MAX_OFD_XML_BYTES // 1024**2} MB in all): a decompression bomb or too "
+                "large to read"
+            )
+        self.xml_left -= size
+        try:
+            data = self.zip.read(name)  # never more than the declared size (CRC-checked)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            raise ExtractionError(f"corrupt OFD: part {name} cannot be unpacked: {e}") from e
+        if _DOCTYPE.search(data):
+            raise ExtractionError(f"corrupt OFD: part {name} has a DTD (refused: entity bomb)")
+        try:
+            return ElementTree.fromstring(data)
+        except ElementTree.ParseError as e:
+            raise ExtractionError(f"corrupt OFD: part {name} is not well-formed XML: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A TextCode at its place on the page: baseline origin, font size, text."""
+
+    x: float
+    y: float
+    size: float
+    end: float
+    text: str
+
+
+def _numbers(value: str | None) -> list[float]:
+    out: list[float] = []
+    for token in (value or "").split():
+        try:
+            number = float(token)
+        except ValueError:
+            continue
+        if math.isfinite(number):
+            out.append(number)
+    return out
+
+
+def _deltas(value: str | None, limit: int) -> list[float]:
+    """DeltaX/DeltaY advances, with the "g N d" shorthand (N times d) expanded."""
+    tokens = (value or "").split()
+    out: list[float] = []
+    i = 0
+    while i < len(tokens) and len(out) < limit:
+        if tokens[i] == "g" and i + 2 < len(tokens):
+            count, step = _numbers(tokens[i + 1]), _numbers(tokens[i + 2])
+            if count and step:
+                out.extend([step[0]] * min(int(count[0]), limit - len(out)))
+            i += 3
+            continue
+        out.extend(_numbers(tokens[i]))
+        i += 1
+    return out
+
+
+def _char_width(char: str, size: float) -> float:
+    return size if ord(char) > 0x2E7F else size / 2
+
+
+def _runs(root: ElementTree.Element, objects: dict[str, str] | None = None) -> list[_Run]:
+    """The text runs of a page or template content, wherever they are nested (Layer,
+    PageBlock, CompositeObject); ``objects`` collects each TextObject's text by its ID."""
+    runs: list[_Run] = []
+    for obj in root.iter():
+        if _local(obj.tag) != "TextObject":
+            continue
+        box = _numbers(obj.get("Boundary")) + [0.0, 0.0]
+        sizes = _numbers(obj.get("Size"))
+        size = sizes[0] if sizes and sizes[0] > 0 else 3.5
+        x = y = 0.0
+        texts: list[str] = []
+        for code in _children(obj, "TextCode"):
+            text = code.text or ""
+            xs, ys = _numbers(code.get("X")), _numbers(code.get("Y"))
+            x = xs[0] if xs else x  # a TextCode without X/Y goes on where the last one was
+            y = ys[0] if ys else y
+            if not text.strip():
+                continue
+            texts.append(text)
+            dx = _deltas(code.get("DeltaX"), len(text) - 1)
+            advance = sum(dx) + sum(_char_width(c, size) for c in text[len(dx) :])
+            runs.append(_Run(box[0] + x, box[1] + y, size, box[0] + x + advance, text))
+        if objects is not None and obj.get("ID"):
+            objects[obj.get("ID", "")] = "".join(texts)
+    return runs
+
+
+def _lines(runs: list[_Run]) -> list[str]:
+    """Runs grouped into lines by baseline, each line left to right: OFD producers write
+    objects in any order (an invoice writes its values before its labels), and split one
+    line into many objects, so document order reads worse (measured on the samples)."""
+    lines: list[list[_Run]] = []
+    for run in sorted(runs, key=lambda r: (r.y, r.x)):
+        if lines and abs(run.y - lines[-1][0].y) <= _SAME_LINE * max(run.size, 1.0):
+            lines[-1].append(run)
+        else:
+            lines.append([run])
+    out: list[str] = []
+    for line in lines:
+        parts: list[str] = []
+        end: float | None = None
+        for run in sorted(line, key=lambda r: r.x):
+            if end is not None and run.x - end > run.size:
+                parts.append(" ")  # a visible gap: a table column or a label and its value
+            parts.append(run.text)
+            end = run.end
+        out.append("".join(parts))
+    return out
+
+
+def _doc_root(package: _Package) -> tuple[ElementTree.Element, ElementTree.Element, str]:
+    """OFD.xml's first DocBody and the parsed Document.xml with its member name."""
+    if "OFD.xml" not in package.sizes and "ofd.xml" not in package.folded:
+        raise ExtractionError("corrupt OFD: OFD.xml is missing from the package")
+    ofd = package.xml(package.folded["ofd.xml"])
+    body = _child(ofd, "DocBody")
+    loc = _text(_child(body, "DocRoot")) if body is not None else ""
+    if body is None or not loc:
+        raise ExtractionError("corrupt OFD: OFD.xml names no document (DocBody/DocRoot)")
+    name = package.resolve(loc)
+    if name is None:
+        raise ExtractionError(f"corrupt OFD: document {loc} is missing from the package")
+    return body, package.xml(name), name
+
+
+def extract_ofd_pages(path: Path) -> Iterator[Page]:
+    """Each page of the first document, in Document.xml's order; template text included."""
+    package = _Package(path)
+    try:
+        _, document, doc_name = _doc_root(package)
+        pages_el = _child(document, "Pages")
+        pages = _children(pages_el, "Page") if pages_el is not None else []
+        if not pages:
+            raise ExtractionError("corrupt OFD: the document lists no pages")
+        templates: dict[str, str] = {}
+        common = _child(document, "CommonData")
+        for tpl in _children(common, "TemplatePage") if common is not None else []:
+            name = package.resolve(tpl.get("BaseLoc", ""), posixpath.dirname(doc_name))
+            if name is not None:
+                templates[tpl.get("ID", "")] = name
+        template_runs: dict[str, list[_Run]] = {}
+        for number, page in enumerate(pages, 1):
+            loc = page.get("BaseLoc", "")
+            name = package.resolve(loc, posixpath.dirname(doc_name))
+            if name is None:
+                raise ExtractionError(f"corrupt OFD: page {number} ({loc}) is missing")
+            content = package.xml(name)
+            runs = _runs(content)
+            for ref in _children(content, "Template"):
+                tpl_name = templates.get(ref.get("TemplateID", ""))
+                if tpl_name is None:
+                    continue
+                if tpl_name not in template_runs:  # read once, shared by its pages
+                    template_runs[tpl_name] = _runs(package.xml(tpl_name))
+                runs = runs + template_runs[tpl_name]
+            yield Page(number, clean_text("\n".join(_lines(runs))))
+    finally:
+        package.close()
+
+
+def has_doc_root(path: Path) -> bool:
+    """Whether a ZIP is an OFD: its OFD.xml names a DocRoot (read within the caps)."""
+    try:
+        package = _Package(path)
+    except ExtractionError:
+        return False
+    try:
+        if "ofd.xml" not in package.folded:
+            return False
+        body = _child(package.xml(package.folded["ofd.xml"]), "DocBody")
+        return body is not None and bool(_text(_child(body, "DocRoot")))
+    except (ExtractionError, KeyError):
+        return False
+    finally:
+        package.close()
