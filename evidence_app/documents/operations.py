@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import os
 from typing import IO, Any
 
 from sqlalchemy import select
@@ -25,8 +26,13 @@ def version_or_current(document: Document, number: int | None) -> DocumentVersio
     return next((v for v in document.versions if v.number == number), None)
 
 
+#: Types the standard library does not know (GB/T 33190 registers application/ofd).
+_MIMETYPES = {".ofd": "application/ofd"}
+
+
 def mimetype_for(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+    suffix = os.path.splitext(name)[1].lower()
+    return _MIMETYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def history(session: Session, document: Document, limit: int = 50) -> list[AuditLog]:

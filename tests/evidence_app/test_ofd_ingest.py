@@ -1,0 +1,48 @@
+"""OFD end to end: ingested, found by phrase on the right page, refused with a reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from evidence_app.documents.operations import mimetype_for
+from storage import Document
+from tests.evidence_app.test_ingest import ingest, search
+
+OFD_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ofd"
+
+
+@pytest.fixture
+def fw(make_framework) -> int:
+    return make_framework()["framework_id"]
+
+
+def test_ofd_invoice_is_found_on_its_page(invoke, fw: int, runtime, tmp_path: Path) -> None:
+    invoice = tmp_path / "2.3.4-1 餐费发票.ofd"
+    shutil.copy(OFD_FIXTURES / "ofdrw__invoice_5_pages.ofd", invoice)
+    cut = tmp_path / "2.3.4-2 损坏.ofd"
+    cut.write_bytes(invoice.read_bytes()[:5000])
+    report = ingest(invoke, invoice, cut, framework=fw)
+    assert {d["name"]: d["status"] for d in report["documents"]} == {
+        "2.3.4-1 餐费发票.ofd": "indexed",
+        "2.3.4-2 损坏.ofd": "failed",
+    }
+    with runtime.session() as s:
+        docs = {d.code: d for d in s.scalars(select(Document))}
+        assert docs["2.3.4-1"].file_type == docs["2.3.4-2"].file_type == "ofd"
+        assert docs["2.3.4-2"].status_reason.startswith(
+            "文件已损坏或无法解析（corrupt OFD: not a valid ZIP package"
+        )
+    hits = search(invoke, '"壹万零陆佰圆整"')["hits"]
+    assert [(h["code"], h["pages"]) for h in hits] == [("2.3.4-1", [1])]
+    hits = search(invoke, '"共 4 页第 3 页"')["hits"]
+    assert [(h["code"], h["pages"]) for h in hits] == [("2.3.4-1", [4])]
+
+
+def test_ofd_mimetype() -> None:
+    assert mimetype_for("通知.OFD") == "application/ofd"
+    assert mimetype_for("a.pdf") == "application/pdf"
+    assert mimetype_for("README") == "application/octet-stream"
