@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_user
 from sqlalchemy import Table, func, select
@@ -161,11 +163,17 @@ def audit_log():
     page = int_arg("page", 1, minimum=1) or 1
     action = request.args.get("action", "").strip()[:60]
     username = request.args.get("user", "").strip()[:80]
+    since = _beijing_day(request.args.get("from", ""))
+    until = _beijing_day(request.args.get("to", ""))
     stmt = select(AuditLog)
     if action:
         stmt = stmt.where(AuditLog.action.startswith(action))
     if username:
         stmt = stmt.where(AuditLog.username == username)
+    if since is not None:
+        stmt = stmt.where(AuditLog.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditLog.at < until + timedelta(days=1))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = list(
         session.scalars(
@@ -174,6 +182,11 @@ def audit_log():
             .limit(AUDIT_PER_PAGE)
         )
     )
+    user_ids = {r.object_id for r in rows if r.object_type == "user" and r.object_id}
+    names: dict[int, str] = {}
+    if user_ids:
+        found = session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+        names = {row.id: row.username for row in found}
     pages = max(1, (total + AUDIT_PER_PAGE - 1) // AUDIT_PER_PAGE)
     return render_template(
         "admin/audit.html",
@@ -183,7 +196,24 @@ def audit_log():
         total=total,
         action=action,
         username=username,
+        date_from=request.args.get("from", "")[:10],
+        date_to=request.args.get("to", "")[:10],
+        user_names=names,
+        action_labels=audit.ACTION_LABELS,
+        detail_labels=audit.DETAIL_LABELS,
+        object_pages=audit.OBJECT_PAGES,
+        object_labels=audit.OBJECT_LABELS,
     )
+
+
+def _beijing_day(value: str) -> datetime | None:
+    """The start of a Beijing-time day (YYYY-MM-DD) as a stored (UTC) time; None if blank
+    or not a date."""
+    try:
+        day = date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
+    return datetime.combine(day, datetime.min.time()) - timedelta(hours=8)
 
 
 @bp.route("/account", methods=["GET", "POST"])

@@ -422,3 +422,18 @@ def test_times_are_shown_in_beijing_time(world, login) -> None:
     assert localtime(datetime(2026, 12, 3, 20, 30)) == "2026-12-04 04:30"  # stored as UTC
     page = login(world["users"]["admin"]).get("/admin/audit").get_data(as_text=True)
     assert "时间（北京时间）" in page and "时间均为北京时间" in page
+
+
+def test_the_audit_log_speaks_chinese_links_objects_and_filters(world, login) -> None:
+    admin = login(world["users"]["admin"])
+    admin.get(f"/documents/{world['doc']}/download").close()
+    page = admin.get("/admin/audit").get_data(as_text=True)
+    assert "登录" in page and "下载文件" in page and ">login<" not in page
+    assert f'href="/documents/{world["doc"]}"' in page  # the object is a link
+    assert "版本：1" in page  # detail keys in Chinese
+    only = admin.get("/admin/audit?action=document.download").get_data(as_text=True)
+    assert "下载文件" in only and '<td title="login">' not in only
+    none = admin.get("/admin/audit?from=2000-01-01&to=2000-01-02").get_data(as_text=True)
+    assert "没有符合条件的记录" in none
+    today = admin.get("/admin/audit?from=2000-01-01&to=2999-01-01").get_data(as_text=True)
+    assert "下载文件" in today
