@@ -264,3 +264,128 @@ def has_doc_root(path: Path) -> bool:
         return False
     finally:
         package.close()
+
+
+# -- metadata ---------------------------------------------------------------------------
+
+#: DocInfo elements and the keys they are returned under.
+_DOC_INFO = {
+    "Title": "title",
+    "Author": "author",
+    "Subject": "subject",
+    "Abstract": "abstract",
+    "Keywords": "keywords",
+    "CreationDate": "creation_date",
+    "ModDate": "mod_date",
+    "DocID": "doc_id",
+    "Creator": "creator",
+}
+#: Invoice fields: the eInvoice custom tag's element and DocInfo/CustomData's name for each.
+_INVOICE = {
+    "invoice_number": ("InvoiceNo", "发票号码"),
+    "invoice_code": ("InvoiceCode", "发票代码"),
+    "invoice_date": ("IssueDate", "开票日期"),
+    "invoice_amount": ("TaxInclusiveTotalAmount", "价税合计"),
+    "invoice_seller": ("SellerName", "销售方名称"),
+    "invoice_buyer": ("BuyerName", "购买方名称"),
+}
+_CN_DATE = re.compile(r"(\d{4})\s*[年.\-/]\s*(\d{1,2})\s*[月.\-/]\s*(\d{1,2})\s*日?$")
+
+
+def _normalize(key: str, value: str) -> str:
+    value = " ".join(value.split())
+    if key == "invoice_amount":
+        return value.replace("¥", "").replace("￥", "").replace(",", "").strip()
+    if key == "invoice_date" and (m := _CN_DATE.match(value)):
+        return f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"
+    return value
+
+
+def ofd_metadata(path: Path) -> dict[str, str]:
+    """The document's DocInfo (title, author, subject, abstract, keywords, creation_date,
+    mod_date, doc_id, creator) and, for an e-invoice, invoice_number, invoice_code,
+    invoice_date (ISO), invoice_amount (tax included), invoice_seller and invoice_buyer;
+    only the keys the file has.
+
+    Invoice fields come from the eInvoice custom tag (Tags/CustomTags.xml: the values, or
+    references to the printed text objects), else from DocInfo's CustomData (发票号码, …).
+    Raises ExtractionError as extract_ofd_pages does for a package that cannot be read.
+    """
+    package = _Package(path)
+    try:
+        body, document, doc_name = _doc_root(package)
+        meta: dict[str, str] = {}
+        info = _child(body, "DocInfo")
+        custom: dict[str, str] = {}
+        if info is not None:
+            for el in info:
+                key = _DOC_INFO.get(_local(el.tag))
+                if key and _text(el):
+                    meta[key] = _normalize(key, _text(el))
+            datas = _child(info, "CustomDatas")
+            for data in _children(datas, "CustomData") if datas is not None else []:
+                if data.get("Name") and _text(data):
+                    custom[data.get("Name", "")] = _text(data)
+        try:
+            tagged = _invoice_tag(package, document, doc_name)
+        except ExtractionError:  # a broken tag never hides the rest (seen: "<:eInvoice>")
+            tagged = {}
+        for key, (element, name) in _INVOICE.items():
+            value = tagged.get(element) or custom.get(name, "")
+            if value.strip():
+                meta[key] = _normalize(key, value)
+        return meta
+    finally:
+        package.close()
+
+
+def _invoice_tag(package: _Package, document: ElementTree.Element, doc_name: str) -> dict[str, str]:
+    """Invoice fields of the document's eInvoice custom tag, by element name: the value
+    written in the tag, or the text of the page objects it refers to (ObjectRef)."""
+    loc = _text(_child(document, "CustomTags"))
+    index = package.resolve(loc, posixpath.dirname(doc_name)) if loc else None
+    if index is None:
+        return {}
+    wanted = {element for element, _ in _INVOICE.values()}
+    found: dict[str, str] = {}
+    refs: dict[str, list[tuple[str, str]]] = {}
+    for tag in _children(package.xml(index), "CustomTag"):
+        name = package.resolve(_text(_child(tag, "FileLoc")), posixpath.dirname(index))
+        if name is None:
+            continue
+        root = package.xml(name)
+        if _local(root.tag) != "eInvoice":
+            continue
+        for el in root.iter():
+            field = _local(el.tag)
+            if field not in wanted or field in found or field in refs:
+                continue
+            objects = [r for r in el if _local(r.tag) == "ObjectRef"]
+            if objects:
+                refs[field] = [(r.get("PageRef", ""), _text(r)) for r in objects]
+            elif _text(el):
+                found[field] = _text(el)
+    if refs:
+        texts = _object_texts(package, document, doc_name, {p for v in refs.values() for p, _ in v})
+        for field, pairs in refs.items():
+            value = "".join(texts.get(page, {}).get(obj, "") for page, obj in pairs)
+            if value.strip() and field not in found:
+                found[field] = value
+    return found
+
+
+def _object_texts(
+    package: _Package, document: ElementTree.Element, doc_name: str, page_ids: set[str]
+) -> dict[str, dict[str, str]]:
+    """The text of each TextObject by ID, for the pages with these IDs."""
+    pages_el = _child(document, "Pages")
+    out: dict[str, dict[str, str]] = {}
+    for page in _children(pages_el, "Page") if pages_el is not None else []:
+        if page.get("ID") not in page_ids:
+            continue
+        name = package.resolve(page.get("BaseLoc", ""), posixpath.dirname(doc_name))
+        if name is not None:
+            objects: dict[str, str] = {}
+            _runs(package.xml(name), objects)
+            out[page.get("ID", "")] = objects
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ExtractionError, Page, detect_file_type, extract_pages
+from indexer import ExtractionError, Page, detect_file_type, extract_pages, ofd_metadata
 from indexer._ofd import MAX_OFD_XML_BYTES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ofd"
@@ -147,6 +147,71 @@ def test_objects_of_one_line_join_left_to_right(tmp_path: Path):
     )
     path = make_ofd(tmp_path / "line.ofd", [[]], parts={"Doc_0/Pages/Page_0/Content.xml": page})
     assert [p.text for p in extract_pages(path)] == ["通知：职业教育 产教融合"]
+
+
+# -- metadata and invoice fields -----------------------------------------------------
+
+
+def test_invoice_fields_from_doc_info():
+    """发票示例: its eInvoice tag is empty, DocInfo's CustomData has the fields."""
+    assert ofd_metadata(INVOICE) == {
+        "doc_id": "0eb8011566b14d9f942a38d7df30f2de",
+        "creation_date": "2020-10-10",
+        "invoice_number": "99999951",
+        "invoice_code": "050001700111",
+        "invoice_date": "2020-10-10",
+        "invoice_amount": "318.00",
+        "invoice_seller": "杭州融易算企业管理咨询有限公司",
+        "invoice_buyer": "科游迈利有限公司",
+    }
+
+
+def test_invoice_fields_from_the_tag_objects(tmp_path: Path):
+    """999.ofd's tag refers to the printed objects; without DocInfo's copy the fields
+    still come out (¥ and the Chinese date normalized)."""
+    assert ofd_metadata(INVOICE_5_PAGES) == {
+        "doc_id": "050001700111_12235358",
+        "author": "Huhuang Software",
+        "creator": "Huhuang Software",
+        "creation_date": "2020-08-17",
+        "mod_date": "2020-08-17",
+        "invoice_number": "12235358",
+        "invoice_code": "050001700111",
+        "invoice_date": "2020-08-05",
+        "invoice_amount": "10600.00",
+        "invoice_seller": "财天下科技有限公司",
+        "invoice_buyer": "个人",
+    }
+    stripped = tmp_path / "no-custom-data.ofd"
+    with zipfile.ZipFile(INVOICE_5_PAGES) as src, zipfile.ZipFile(stripped, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "OFD.xml":
+                head, _, rest = data.decode("utf-8-sig").partition("<ofd:CustomDatas>")
+                data = (head + rest.partition("</ofd:CustomDatas>")[2]).encode()
+            out.writestr(info, data)
+    meta = ofd_metadata(stripped)
+    assert (meta["invoice_number"], meta["invoice_amount"], meta["invoice_seller"]) == (
+        "12235358",
+        "10600.00",
+        "财天下科技有限公司",
+    )
+
+
+def test_title_and_author_of_an_official_document(tmp_path: Path):
+    info = (
+        "<ofd:Title>关于开展2024年职业院校技能大赛的通知</ofd:Title><ofd:Author>教务处</ofd:Author>"
+        "<ofd:CreationDate>2024-03-01</ofd:CreationDate>"
+    )
+    path = make_ofd(tmp_path / "notice.ofd", [["通知"]], parts={"OFD.xml": ofd_xml(info=info)})
+    assert ofd_metadata(path) == {
+        "doc_id": "d41d8cd98f00b204",
+        "title": "关于开展2024年职业院校技能大赛的通知",
+        "author": "教务处",
+        "creation_date": "2024-03-01",
+    }
+    with pytest.raises(ExtractionError, match=r"OFD\.xml is missing"):
+        ofd_metadata(make_ofd(tmp_path / "x.ofd", [["一"]], leave_out=("OFD.xml",)))
 
 
 # -- bad input --------------------------------------------------------------------------
