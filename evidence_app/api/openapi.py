@@ -187,9 +187,12 @@ SCHEMAS: dict[str, Any] = {
                 _object(
                     [
                         "document_id",
+                        "framework_id",
+                        "framework",
                         "code",
                         "title",
                         "indicators",
+                        "indicator_ids",
                         "score",
                         "pages",
                         "snippets",
@@ -198,9 +201,16 @@ SCHEMAS: dict[str, Any] = {
                     ],
                     {
                         "document_id": INTEGER,
+                        "framework_id": NULLABLE_INTEGER,
+                        "framework": {"type": "string", "description": "指标体系名称"},
                         "code": STRING,
                         "title": STRING,
                         "indicators": _array(STRING),
+                        "indicator_ids": {
+                            "type": "array",
+                            "items": INTEGER,
+                            "description": "与 indicators 一一对应的指标 id",
+                        },
                         "score": NUMBER,
                         "pages": _array(INTEGER),
                         "snippets": _array(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from evidence_app.runtime import Runtime
 from indexer import SearchQuery
-from storage import CatalogEntry, Document, DocumentLink
+from storage import CatalogEntry, Document, DocumentLink, Framework
 
 
 def search_documents(
@@ -52,6 +52,11 @@ def search_documents(
             )
         )
     }
+    framework_ids = {d.framework_id for d in documents.values() if d.framework_id is not None}
+    found = session.execute(
+        select(Framework.id, Framework.name).where(Framework.id.in_(framework_ids))
+    )
+    names = {row.id: row.name for row in found}
     hits = []
     for h in result.hits:
         document = documents.get(h.doc_id)
@@ -61,10 +66,14 @@ def search_documents(
             link.entry.indicator if link.entry is not None else link.indicator
             for link in document.links
         )
-        indicators = sorted({indicator.code for indicator in linked if indicator is not None})
+        by_code = {indicator.code: indicator.id for indicator in linked if indicator is not None}
+        indicators = sorted(by_code)
         hits.append(
             {
                 "document_id": document.id,
+                "framework_id": document.framework_id,
+                "framework": names.get(document.framework_id or 0, ""),
+                "indicator_ids": [by_code[code] for code in indicators],
                 "code": document.code,
                 "title": document.title,
                 "indicators": indicators,

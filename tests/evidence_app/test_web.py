@@ -437,3 +437,29 @@ def test_the_audit_log_speaks_chinese_links_objects_and_filters(world, login) ->
     assert "没有符合条件的记录" in none
     today = admin.get("/admin/audit?from=2000-01-01&to=2999-01-01").get_data(as_text=True)
     assert "下载文件" in today
+
+
+def test_a_search_hit_names_its_framework_and_links_its_indicators(
+    app, world, login, runtime, token_for
+) -> None:
+    from storage import Framework, Indicator
+
+    with runtime.session() as s:
+        name = s.get(Framework, world["fw"]).name
+        indicator_id = s.scalars(
+            select(Indicator.id).where(
+                Indicator.framework_id == world["fw"], Indicator.code == "2.3.4"
+            )
+        ).one()
+    client = login(world["users"]["reviewer"])
+    page = client.get("/search?q=订单班").get_data(as_text=True)
+    assert name in page and f'href="/indicators/{indicator_id}"' in page
+    api = app.test_client().get(
+        "/api/v1/search?q=订单班", headers=token_for(world["users"]["reviewer"])
+    )
+    [hit] = api.get_json()["hits"]
+    assert (hit["framework_id"], hit["framework"], hit["indicator_ids"]) == (
+        world["fw"],
+        name,
+        [indicator_id],
+    )
