@@ -97,6 +97,13 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
         timeout=30000,
     )
     assert "<mark>" in page.inner_html("pre.page-text")
+    header = page.inner_text("main")
+    assert '高亮："迅达电梯订单班"' in header and "迅达、达电" not in header  # no bigram bits
+    page.wait_for_function(  # the first highlight is scrolled into view
+        "() => { const r = document.querySelector('pre.page-text mark').getBoundingClientRect();"
+        " return r.top >= 0 && r.bottom <= window.innerHeight; }",
+        timeout=10000,
+    )
     shot(page, "05-document-page")
 
     page.click("text=退出")

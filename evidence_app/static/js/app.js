@@ -171,4 +171,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", setupUpload);
+  window.addEventListener("load", function () {  // a page opened from a hit, once images are in
+    var first = document.querySelector("pre.page-text mark");
+    if (first) first.scrollIntoView({ block: "center" });
+  });
 })();
