@@ -23,7 +23,7 @@ from indexer._types import (
 # isort: split
 from indexer._extract import FILE_TYPES, detect_file_type, extract_pages, file_type_from_name
 from indexer._ocr import ocr_image
-from indexer._ofd import ofd_metadata
+from indexer._ofd import ofd_metadata, render_ofd_page
 from indexer._pdf import extract_pdf_tables
 from indexer._sandbox import (
     ChildDiedError,
@@ -77,6 +77,7 @@ __all__ = [
     "file_type_from_name",
     "ocr_image",
     "ofd_metadata",
+    "render_ofd_page",
     # -- search names --
     "ParsedQuery",
     "QueryTerm",

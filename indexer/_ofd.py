@@ -9,6 +9,7 @@ decompression bomb or an entity bomb is refused before it costs memory.
 
 from __future__ import annotations
 
+import io
 import math
 import posixpath
 import re
@@ -16,10 +17,14 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 from indexer._text import clean_text
 from indexer._types import ExtractionError, Page
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 #: A single part larger than this when unpacked is refused (a zip bomb, or not a document).
 MAX_OFD_PART_BYTES = 64 * 1024 * 1024
@@ -52,7 +57,7 @@ def _text(el: ElementTree.Element | None) -> str:
 class _Package:
     """The ZIP package with size-capped, DTD-free XML reads and OFD path resolution."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, xml_budget: int = MAX_OFD_XML_BYTES) -> None:
         try:
             self.zip = zipfile.ZipFile(path)
             infos = self.zip.infolist()
@@ -61,7 +66,7 @@ class _Package:
         self.sizes = {i.filename: i.file_size for i in infos}
         # OFD paths are case-sensitive in the standard, but Windows producers differ
         self.folded = {n.lower(): n for n in self.sizes}
-        self.xml_left = MAX_OFD_XML_BYTES
+        self.xml_left = self.xml_budget = xml_budget
 
     def close(self) -> None:
         self.zip.close()
@@ -88,7 +93,7 @@ class _Package:
         if size > MAX_OFD_PART_BYTES or size > self.xml_left:
             raise ExtractionError(
                 f"OFD part {name} unpacks to {size // 1024**2} MB of XML (limit "
-                f"{MAX_OFD_XML_BYTES // 1024**2} MB in all): a decompression bomb or too "
+                f"{self.xml_budget // 1024**2} MB in all): a decompression bomb or too "
                 "large to read"
             )
         self.xml_left -= size
@@ -389,3 +394,169 @@ def _object_texts(
             _runs(package.xml(name), objects)
             out[page.get("ID", "")] = objects
     return out
+
+
+# -- page image -------------------------------------------------------------------------
+
+#: A page image is at most this many times as high as it is wide (a PhysicalBox of
+#: 1 x 100000 mm would otherwise ask for a huge canvas).
+_MAX_ASPECT = 4.0
+_DEFAULT_BOX = (210.0, 297.0)  # A4, in mm, for documents that give no PhysicalBox
+#: XML read to draw one page: drawing runs in the web process, not the extraction sandbox.
+MAX_RENDER_XML_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Glyph:
+    x: float
+    y: float
+    size: float
+    char: str
+    color: tuple[int, int, int]
+
+
+def _color(obj: ElementTree.Element) -> tuple[int, int, int]:
+    fill = _child(obj, "FillColor")
+    rgb = [int(v) for v in _numbers(fill.get("Value") if fill is not None else None)[:3]]
+    return (rgb[0], rgb[1], rgb[2]) if len(rgb) == 3 and max(rgb) <= 255 else (0, 0, 0)
+
+
+def _glyphs(root: ElementTree.Element) -> Iterator[_Glyph]:
+    """Every character of a page's (or template's) text at its own baseline position."""
+    for obj in root.iter():
+        if _local(obj.tag) != "TextObject":
+            continue
+        box = _numbers(obj.get("Boundary")) + [0.0, 0.0]
+        sizes = _numbers(obj.get("Size"))
+        size = sizes[0] if sizes and sizes[0] > 0 else 3.5
+        color = _color(obj)
+        x = y = 0.0
+        for code in _children(obj, "TextCode"):
+            text = code.text or ""
+            xs, ys = _numbers(code.get("X")), _numbers(code.get("Y"))
+            x, y = (xs[0] if xs else x), (ys[0] if ys else y)
+            dx = _deltas(code.get("DeltaX"), max(len(text) - 1, 0))
+            dy = _deltas(code.get("DeltaY"), max(len(text) - 1, 0))
+            cx, cy = x, y
+            for i, char in enumerate(text):
+                if not char.isspace():
+                    yield _Glyph(box[0] + cx, box[1] + cy, size, char, color)
+                cx += dx[i] if i < len(dx) else _char_width(char, size)
+                cy += dy[i] if i < len(dy) else 0.0
+
+
+def _page_box(el: ElementTree.Element | None) -> tuple[float, float] | None:
+    area = (
+        _child(el, "Area" if _local(el.tag) == "Page" else "PageArea") if el is not None else None
+    )
+    box = _numbers(_text(_child(area, "PhysicalBox"))) if area is not None else []
+    return (box[2], box[3]) if len(box) == 4 and box[2] > 0 and box[3] > 0 else None
+
+
+def render_ofd_page(path: Path, page_number: int, *, width: int, font_path: Path) -> Image:
+    """One page drawn with Pillow, ``width`` pixels wide: its template's and its own text
+    at their positions (in ``font_path``, not the document's fonts) and its PNG/JPEG/BMP
+    pictures in their boxes; paths, vector graphics and seals' appearance are left out.
+
+    Raises ExtractionError as extract_ofd_pages does, and for a page that does not exist.
+    """
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    package = _Package(path, MAX_RENDER_XML_BYTES)
+    try:
+        _, document, doc_name = _doc_root(package)
+        base = posixpath.dirname(doc_name)
+        pages_el = _child(document, "Pages")
+        pages = _children(pages_el, "Page") if pages_el is not None else []
+        if not 1 <= page_number <= len(pages):
+            raise ExtractionError(f"OFD has no page {page_number}")
+        loc = pages[page_number - 1].get("BaseLoc", "")
+        name = package.resolve(loc, base)
+        if name is None:
+            raise ExtractionError(f"corrupt OFD: page {page_number} ({loc}) is missing")
+        content = package.xml(name)
+        common = _child(document, "CommonData")
+        page_w, page_h = _page_box(content) or _page_box(common) or _DEFAULT_BOX
+        scale = width / page_w
+        height = max(1, min(round(page_h * scale), round(width * _MAX_ASPECT)))
+        image = PILImage.new("RGB", (width, height), "white")
+        templates = {
+            tpl.get("ID", ""): tpl.get("BaseLoc", "")
+            for tpl in (_children(common, "TemplatePage") if common is not None else [])
+        }
+        layers: list[ElementTree.Element] = []
+        for ref in _children(content, "Template"):
+            tpl_name = package.resolve(templates.get(ref.get("TemplateID", ""), ""), base)
+            if tpl_name is not None:
+                layers.append(package.xml(tpl_name))
+        layers.append(content)
+        media = _media(package, document, base)
+        draw = ImageDraw.Draw(image)
+        fonts: dict[int, ImageFont.FreeTypeFont] = {}
+        for layer in layers:
+            _draw_pictures(package, image, layer, media, scale)
+            for glyph in _glyphs(layer):
+                px = max(4, round(glyph.size * scale))
+                if px not in fonts:
+                    fonts[px] = ImageFont.truetype(str(font_path), px)
+                xy = (glyph.x * scale, glyph.y * scale)
+                draw.text(xy, glyph.char, font=fonts[px], fill=glyph.color, anchor="ls")
+        return image
+    finally:
+        package.close()
+
+
+def _media(package: _Package, document: ElementTree.Element, base: str) -> dict[str, str]:
+    """Package members of the document's pictures by resource ID (MultiMedia/MediaFile)."""
+    found: dict[str, str] = {}
+    common = _child(document, "CommonData")
+    for kind in ("DocumentRes", "PublicRes"):
+        for ref in _children(common, kind) if common is not None else []:
+            name = package.resolve(_text(ref), base)
+            if name is None:
+                continue
+            try:
+                res = package.xml(name)
+            except ExtractionError:
+                continue  # a broken resource list costs the pictures, not the page
+            res_base = posixpath.join(posixpath.dirname(name), res.get("BaseLoc", ""))
+            for media in res.iter():
+                if _local(media.tag) != "MultiMedia":
+                    continue
+                file = package.resolve(_text(_child(media, "MediaFile")), res_base + "/")
+                if file is not None and media.get("ID"):
+                    found[media.get("ID", "")] = file
+    return found
+
+
+#: A picture larger than this unpacked is not drawn (a decompression bomb or a poster).
+_MAX_PICTURE_BYTES = 16 * 1024 * 1024
+
+
+def _draw_pictures(
+    package: _Package, image: Image, layer: ElementTree.Element, media: dict[str, str], scale: float
+) -> None:
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    for obj in layer.iter():
+        if _local(obj.tag) != "ImageObject":
+            continue
+        name = media.get(obj.get("ResourceID", ""))
+        box = _numbers(obj.get("Boundary"))
+        if name is None or len(box) != 4 or package.sizes[name] > _MAX_PICTURE_BYTES:
+            continue
+        w, h = round(box[2] * scale), round(box[3] * scale)
+        if not (0 < w <= image.width * 2 and 0 < h <= image.height * 2):
+            continue
+        try:
+            with PILImage.open(io.BytesIO(package.zip.read(name))) as picture:
+                if picture.width * picture.height > 40_000_000:
+                    continue
+                tile = picture.convert("RGBA").resize((w, h))
+        except (UnidentifiedImageError, PILImage.DecompressionBombError, OSError, ValueError):
+            continue  # JBIG2 (.jb2) and broken pictures: Pillow cannot draw them
+        except (zipfile.BadZipFile, EOFError):
+            continue
+        image.paste(tile, (round(box[0] * scale), round(box[1] * scale)), tile)

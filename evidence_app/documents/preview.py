@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from evidence_app.documents.watermark import Stamp, stamp_image, stamp_tile
+from evidence_app.documents.watermark import Stamp, font_path, stamp_image, stamp_tile
+from indexer import ExtractionError, render_ofd_page
 
 MAX_TERMS = 8
 
@@ -93,6 +94,22 @@ def render_picture_png(
         image = image.resize(
             (width, max(1, round(image.height * width / image.width))), Image.Resampling.LANCZOS
         )
+    if stamp is not None:
+        image = stamp_image(image, stamp)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def render_ofd_png(
+    path: Path, page_number: int, width: int = 1000, stamp: Stamp | None = None
+) -> bytes:
+    """PNG of one OFD page (its text at its positions and its pictures), ``width`` pixels
+    wide, with the stamp, if any."""
+    try:
+        image = render_ofd_page(path, page_number, width=width, font_path=font_path())
+    except ExtractionError as e:
+        raise PreviewError(f"无法显示 OFD 第 {page_number} 页") from e
     if stamp is not None:
         image = stamp_image(image, stamp)
     out = io.BytesIO()

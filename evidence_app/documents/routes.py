@@ -27,6 +27,7 @@ from evidence_app.documents.ingest import document_summary
 from evidence_app.documents.preview import (
     PreviewError,
     page_count,
+    render_ofd_png,
     render_page_png,
     render_picture_png,
     stamp_tile_png,
@@ -117,7 +118,8 @@ def view(document_id: int):
                 pages = page_count(path)
         except (PreviewError, BlobNotFoundError):
             is_pdf = False
-    is_picture = document.file_type in IMAGE_FORMATS and current is not None
+    # OFD pages are drawn as pictures too (text at its positions)
+    is_picture = document.file_type in (*IMAGE_FORMATS, "ofd") and current is not None
     page = min(page, max(pages, 1))
     text_page = next((p for p in document.pages if p.number == page), None)
     session = db_session()
@@ -144,13 +146,14 @@ def view(document_id: int):
 @bp.get("/<int:document_id>/pages/<int:page>.png")
 @require("read_documents")
 def page_image(document_id: int, page: int):
-    """One page as a PNG (PDFs and pictures), stamped for experts (and for everyone while
+    """One page as a PNG (PDFs, OFDs and pictures), stamped for experts (and for everyone while
     ``watermark_all`` is on); each of an expert's requests is one ``document.view`` record."""
     session = db_session()
     document = readable_document(document_id)
     current = document.current
     is_picture = document.file_type in IMAGE_FORMATS
-    if current is None or not (document.file_type == "pdf" or is_picture):
+    is_ofd = document.file_type == "ofd"
+    if current is None or not (document.file_type == "pdf" or is_picture or is_ofd):
         abort(404)
     q = request.args.get("q", "")[:200]
     width = min(int_arg("w", 1000, minimum=200) or 1000, 2000)
@@ -160,6 +163,8 @@ def page_image(document_id: int, page: int):
         with get_runtime().blobs.local_path(current.blob_sha256) as path:
             if is_picture:
                 png = render_picture_png(path, page, width=width, stamp=stamp)
+            elif is_ofd:
+                png = render_ofd_png(path, page, width=width, stamp=stamp)
             else:
                 png = render_page_png(
                     path, page, query_terms(q) if q else [], width=width, stamp=stamp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -40,6 +41,24 @@ def test_ofd_invoice_is_found_on_its_page(invoke, fw: int, runtime, tmp_path: Pa
     assert [(h["code"], h["pages"]) for h in hits] == [("2.3.4-1", [1])]
     hits = search(invoke, '"共 4 页第 3 页"')["hits"]
     assert [(h["code"], h["pages"]) for h in hits] == [("2.3.4-1", [4])]
+
+
+def test_ofd_pages_in_the_viewer(
+    invoke, fw: int, make_user, login, runtime, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    invoice = tmp_path / "2.3.4-1 餐费发票.ofd"
+    shutil.copy(OFD_FIXTURES / "ofdrw__invoice_5_pages.ofd", invoice)
+    (doc,) = ingest(invoke, invoice, framework=fw)["documents"]
+    client = login(make_user("admin"))
+    view = client.get(f"/documents/{doc['id']}/view?page=3").get_data(as_text=True)
+    assert f'src="/documents/{doc["id"]}/pages/3.png' in view
+    assert "27 *餐饮服务*餐费 100.00 6% 6.00" in view
+    png = client.get(f"/documents/{doc['id']}/pages/3.png?w=800")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    assert Image.open(io.BytesIO(png.data)).size == (800, 1131)
+    assert client.get(f"/documents/{doc['id']}/pages/9.png").status_code == 404
 
 
 def test_ofd_mimetype() -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from indexer import ExtractionError, Page, detect_file_type, extract_pages, ofd_metadata
+from indexer import (
+    ExtractionError,
+    Page,
+    detect_file_type,
+    extract_pages,
+    ofd_metadata,
+    render_ofd_page,
+)
 from indexer._ofd import MAX_OFD_XML_BYTES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ofd"
@@ -212,6 +219,30 @@ def test_title_and_author_of_an_official_document(tmp_path: Path):
     }
     with pytest.raises(ExtractionError, match=r"OFD\.xml is missing"):
         ofd_metadata(make_ofd(tmp_path / "x.ofd", [["一"]], leave_out=("OFD.xml",)))
+
+
+# -- page image ---------------------------------------------------------------------------
+
+
+def _ink(image, box: tuple[int, int, int, int]) -> float:
+    """Share of dark pixels in a region."""
+    region = image.crop(box).convert("L")
+    return sum(region.histogram()[:128]) / (region.width * region.height)
+
+
+def test_page_image_draws_text_and_pictures_in_place():
+    import pylopdf_fonts_zh_cn  # Noto Sans SC, the font the app's watermark uses
+
+    font = Path(pylopdf_fonts_zh_cn.sans_path())
+    image = render_ofd_page(INVOICE, 1, width=1000, font_path=font)
+    assert image.size == (1000, 667)  # PhysicalBox 210 x 140 mm
+    assert _ink(image, (40, 15, 135, 110)) > 0.3  # the QR code picture (Res/qr.png)
+    assert _ink(image, (170, 145, 300, 165)) > 0.05  # 科游迈利有限公司, at 36 mm / 30 mm
+    assert _ink(image, (0, 630, 1000, 667)) < 0.01  # blank below the last line
+    tall = render_ofd_page(INVOICE_5_PAGES, 3, width=500, font_path=font)
+    assert tall.size == (500, 707)  # the list pages are A4
+    with pytest.raises(ExtractionError, match="no page 6"):
+        render_ofd_page(INVOICE_5_PAGES, 6, width=500, font_path=font)
 
 
 # -- bad input --------------------------------------------------------------------------
