@@ -8,7 +8,8 @@
    multiset overlap (shared characters / the larger total).
 2. A generated 500-page Chinese text PDF: seconds, pages per second and peak RSS of a fresh
    interpreter that only extracts it.
-3. Every other corpus file (DOCX, XLSX, XLS, DOC, text): seconds, pages, characters.
+3. Every other corpus file (DOCX, XLSX, XLS, DOC, text) and the OFD samples in
+   tests/fixtures/ofd: seconds, pages, characters.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from indexer import IndexerError, detect_file_type, extract_pages  # noqa: E402
 
 SHARED = Path(os.environ.get("EVIDENCE_SHARED_DIR") or ROOT.parent / "shared")
 CORPUS = SHARED / "corpus" / "real"
+OFD_SAMPLES = ROOT / "tests" / "fixtures" / "ofd"
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -122,7 +124,7 @@ def big_pdf() -> None:
 
 def other_files() -> None:
     print(f"{'file':60} {'type':5} {'s':>6} {'pages':>5} {'chars':>7}")
-    for path in sorted(CORPUS.iterdir()):
+    for path in [*sorted(CORPUS.iterdir()), *sorted(OFD_SAMPLES.glob("*.ofd"))]:
         if path.suffix in (".pdf", ".jpg", ".md"):
             continue
         file_type = detect_file_type(path)
