@@ -76,7 +76,12 @@ def coverage_command(
             try:
                 with os.fdopen(fd, "wb") as f:
                     write_coverage_xlsx(
-                        session, framework_id, f, coverage=coverage, findings=findings
+                        session,
+                        framework_id,
+                        f,
+                        coverage=coverage,
+                        findings=findings,
+                        base_url=get_runtime().config.PUBLIC_URL,
                     )
                 os.replace(tmp, xlsx)
             except BaseException:

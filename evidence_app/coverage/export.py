@@ -165,11 +165,18 @@ def write_coverage_xlsx(
     today: date | None = None,
     coverage: Coverage | None = None,
     findings: list[Finding] | None = None,
+    base_url: str = "",
 ) -> None:
-    """The coverage report as a workbook: 汇总, 指标, 佐证条目, 问题清单."""
+    """The coverage report as a workbook: 汇总, 指标, 佐证条目, 问题清单. Files are named
+    (not numbered) and links are whole addresses under ``base_url`` when it is given."""
     coverage = coverage or compute_coverage(session, framework_id)
     if findings is None:
         findings = compute_findings(session, framework_id, coverage=coverage, today=today)
+    names = _document_names(
+        session,
+        {d for e in coverage.entries for d in e.documents}
+        | {d for f in findings for d in f.documents},
+    )
     scores = expert_scores(session, framework_id)
     s = coverage.summary()
     from openpyxl import Workbook
@@ -271,7 +278,7 @@ def write_coverage_xlsx(
                 e.code,
                 e.title,
                 ENTRY_STATE_LABELS[e.state] if e.applicable else STATE_LABELS["not_applicable"],
-                "、".join(str(d) for d in e.documents),
+                "、".join(names.get(d, f"#{d}") for d in e.documents),
                 "是" if e.approved else "",
                 e.department or leaf.department,
                 e.owner or leaf.owner,
@@ -288,9 +295,9 @@ def write_coverage_xlsx(
                 SEVERITY_LABELS[f.severity],
                 KIND_LABELS[f.kind],
                 "、".join(f.codes),
-                "、".join(str(d) for d in f.documents),
+                "、".join(names.get(d, f"#{d}") for d in f.documents),
                 f.detail,
-                f.link,
+                base_url.rstrip("/") + f.link if base_url and f.link.startswith("/") else f.link,
             ]
         )
     style_sheet(ws, [10, 16, 24, 14, 80, 22])
@@ -306,6 +313,17 @@ def write_coverage_xlsx(
 
 _FORBIDDEN = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(10)}
+
+
+def _document_names(session: Session, ids: set[int]) -> dict[int, str]:
+    """Each document as people find it: its current file name and its number."""
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), 5000):
+        chunk = sorted(ids)[start : start + 5000]
+        for doc in session.scalars(select(Document).where(Document.id.in_(chunk))):
+            current = doc.current
+            names[doc.id] = f"{current.original_name if current else doc.title}（#{doc.id}）"
+    return names
 
 
 def safe_name(text: str, max_chars: int) -> str:

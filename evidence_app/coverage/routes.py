@@ -327,7 +327,14 @@ def export_xlsx():
     coverage = compute_coverage(session, framework_id)
     findings = cached_findings(session, coverage, today)
     buffer = io.BytesIO()
-    write_coverage_xlsx(session, framework_id, buffer, coverage=coverage, findings=findings)
+    write_coverage_xlsx(
+        session,
+        framework_id,
+        buffer,
+        coverage=coverage,
+        findings=findings,
+        base_url=request.host_url,
+    )
     audit.record(
         session,
         acting_user(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -114,9 +115,12 @@ def test_coverage_xlsx(invoke, framework_id, evidence, tmp_path) -> None:
         "文件无法读取": 3,
         "处理中": 1,
     }
+    filled = next(r for r in entries if r[1] == "2.3.4-1")
+    assert re.fullmatch(r"2\.3\.4-1 .+\.\w+（#\d+）", filled[4]), filled  # a name, not an id
     problems = list(wb["问题清单"].iter_rows(min_row=2, values_only=True))
     assert len(problems) == 47
     assert problems[0][:3] == ("高", "有自评分无佐证", "1.2.3")
+    assert all(r[5].startswith("http://127.0.0.1:5000/") for r in problems if r[5])
     assert list(tmp_path.joinpath("report").iterdir()) == [out]  # no temporary left
 
 

@@ -325,7 +325,7 @@ def test_xlsx_download_is_the_cli_workbook(runtime, framework_id, evidence, user
 
     expected = io.BytesIO()
     with runtime.session() as s:
-        write_coverage_xlsx(s, framework_id, expected, today=es.TODAY)
+        write_coverage_xlsx(s, framework_id, expected, today=es.TODAY, base_url="http://localhost/")
     expected.seek(0)
     assert sheets == _sheets(expected)
 
