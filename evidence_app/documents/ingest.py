@@ -33,6 +33,7 @@ from evidence_app.documents.archives import (
     iter_member_streams,
     open_archive,
 )
+from evidence_app.documents.reasons import reason_for
 from evidence_app.frameworks import entry_indicator_code
 from evidence_app.runtime import Runtime
 from evidence_app.search.indexing import lock_blob
@@ -622,6 +623,10 @@ class _Extracted:
     file_type: str
 
 
+#: a bug met while reading (its traceback is in the log)
+CRASHED = "解析程序出错（已记入日志），请联系管理员；可稍后点“重试”"
+
+
 def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
     """Detect the current version's type from its content and extract its pages.
 
@@ -663,31 +668,30 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
         log.warning("document %s: %s", work.document_id, e)
         how = f"信号 {e.signal}" if e.signal is not None else f"退出码 {e.returncode}"
         return _Extracted(DocumentStatus.FAILED, f"解析进程意外退出（{how}）", [], file_type)
-    except EncryptedError as e:
-        return _Extracted(
-            DocumentStatus.ENCRYPTED, f"文件已加密，无法读取内容（{e}）", [], file_type
+    except (EncryptedError, UnsupportedFormatError, ExtractionError) as e:
+        # the technical English for the log; the document says it in Chinese (reasons.py)
+        log.info("document %s could not be read: %s", work.document_id, e)
+        status = (
+            DocumentStatus.ENCRYPTED
+            if isinstance(e, EncryptedError)
+            else DocumentStatus.UNSUPPORTED
+            if isinstance(e, UnsupportedFormatError)
+            else DocumentStatus.FAILED
         )
-    except UnsupportedFormatError as e:
-        return _Extracted(DocumentStatus.UNSUPPORTED, f"不支持的文件类型（{e}）", [], file_type)
-    except ExtractionError as e:
-        return _Extracted(DocumentStatus.FAILED, f"文件已损坏或无法解析（{e}）", [], file_type)
+        return _Extracted(status, reason_for(e), [], file_type)
     except (BlobNotFoundError, FileNotFoundError):
         return _Extracted(DocumentStatus.FAILED, "存储中找不到原文件", [], file_type)
     except StorageError as e:  # the store is unreachable: retried by hand once it is back
         log.warning("document %s: could not read its blob: %s", work.document_id, e)
-        return _Extracted(DocumentStatus.FAILED, f"读取存储失败，请稍后重试（{e}）", [], file_type)
+        return _Extracted(DocumentStatus.FAILED, "读取存储失败，请稍后重试", [], file_type)
     except MemoryError:
         return _Extracted(DocumentStatus.FAILED, "文件过大，解析时内存不足", [], file_type)
     except ExtractionCrashError as e:  # a bug in an extractor, raised in the child
         log.error("extraction crashed for document %s:\n%s", work.document_id, e.child_traceback)
-        return _Extracted(
-            DocumentStatus.FAILED, f"解析出错（{e.type_name}: {e.message}）", [], file_type
-        )
+        return _Extracted(DocumentStatus.FAILED, CRASHED, [], file_type)
     except Exception as e:  # a bug or a library crash must not lose the upload
-        log.exception("extraction crashed for document %s", work.document_id)
-        return _Extracted(
-            DocumentStatus.FAILED, f"解析出错（{type(e).__name__}: {e}）", [], file_type
-        )
+        log.exception("extraction crashed for document %s: %s", work.document_id, e)
+        return _Extracted(DocumentStatus.FAILED, CRASHED, [], file_type)
     if not any(p.text.strip() for p in pages):
         return _Extracted(
             DocumentStatus.EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type

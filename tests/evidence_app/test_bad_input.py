@@ -4,6 +4,7 @@ good file in the same batch is not affected."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -87,6 +88,11 @@ def test_bad_input_suite(invoke, make_framework, runtime, tmp_path: Path) -> Non
         assert s.scalar(select(func.count()).select_from(Document)) == 6
     assert "PDF" in reasons["损坏"] or "损坏" in reasons["损坏"]
     assert reasons["加密"].startswith("文件已加密")
+    for title, reason in reasons.items():  # no library English reaches the people (#18)
+        assert not re.search(r"[a-z]{3,}", reason.replace("Excel", "").replace("Word", "")), (
+            title,
+            reason,
+        )
     hits = json.loads(invoke("search", "订单班", "--json").output)["hits"]
     assert sorted(h["code"] for h in hits) == ["2.3.4-1", "2.3.6-2"]
     assert invoke("verify").exit_code == 0
