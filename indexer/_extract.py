@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+import olefile
 
 from indexer._ofd import extract_ofd_pages, has_doc_root
 from indexer._office import (
@@ -18,13 +21,27 @@ from indexer._office import (
     extract_xlsx_pages,
 )
 from indexer._pdf import extract_pdf_pages
+from indexer._slides import extract_ppt_pages, extract_pptx_pages
 from indexer._text import _plausible, clean_text, detect_encoding, extract_text_pages
 from indexer._types import EncryptedError, ExtractionError, Page, UnsupportedFormatError
 
 log = logging.getLogger(__name__)
 
 #: The values ``detect_file_type`` returns.
-FILE_TYPES = ("pdf", "docx", "xlsx", "xls", "doc", "ofd", "text", "image", "zip", "unknown")
+FILE_TYPES = (
+    "pdf",
+    "docx",
+    "xlsx",
+    "xls",
+    "doc",
+    "pptx",
+    "ppt",
+    "ofd",
+    "text",
+    "image",
+    "zip",
+    "unknown",
+)
 
 _EXTENSIONS = {
     "pdf": "pdf",
@@ -35,6 +52,14 @@ _EXTENSIONS = {
     "et": "xls",  # WPS spreadsheets are BIFF8 inside
     "doc": "doc",
     "wps": "doc",  # WPS writer files are Word 97 inside
+    "wpt": "doc",
+    "ett": "xls",
+    "pptx": "pptx",
+    "ppsx": "pptx",
+    "ppt": "ppt",
+    "pps": "ppt",
+    "dps": "ppt",  # WPS presentations are PowerPoint 97 inside
+    "dpt": "ppt",
     "ofd": "ofd",
     "zip": "zip",
     **dict.fromkeys(
@@ -99,7 +124,7 @@ def detect_file_type(path: str | os.PathLike[str], name: str | None = None) -> s
 
 
 def _zip_type(path: Path, by_ext: str | None) -> str:
-    """docx / xlsx / ofd by the package's main part, else what the name says, else zip."""
+    """docx / xlsx / pptx / ofd by the package's main part, else what the name says, else zip."""
     try:
         with zipfile.ZipFile(path) as z:
             names = set(z.namelist())
@@ -109,24 +134,47 @@ def _zip_type(path: Path, by_ext: str | None) -> str:
         return "docx"
     if "xl/workbook.xml" in names:
         return "xlsx"
+    if "ppt/presentation.xml" in names:
+        return "pptx"
     if "OFD.xml" in names and has_doc_root(path):  # GB/T 33190: OFD.xml names a DocRoot
         return "ofd"
-    return by_ext if by_ext in ("docx", "xlsx", "ofd") else "zip"
+    return by_ext if by_ext in ("docx", "xlsx", "pptx", "ofd") else "zip"
+
+
+#: The main stream of each legacy Office format, as the OLE2 directory spells it
+_OLE_MAIN_STREAMS = (
+    ("WordDocument", "doc"),  # Word and WPS writer (.wps)
+    ("Workbook", "xls"),  # Excel 97+ and WPS spreadsheets (.et)
+    ("Book", "xls"),  # Excel 5/95
+    ("PowerPoint Document", "ppt"),  # PowerPoint and WPS presentations (.dps)
+)
 
 
 def _ole_type(path: Path, by_ext: str | None) -> str:
-    """doc / xls from the OLE2 streams; an encrypted DOCX/XLSX keeps its extension's type."""
-    if by_ext in ("docx", "xlsx") and _ole_has_stream(path, "EncryptedPackage"):
+    """doc / xls / ppt from the OLE2 file's top-level streams, whatever the extension says
+    (.wps, .et and .dps are these formats); an encrypted DOCX/XLSX/PPTX keeps its type."""
+    if by_ext in ("docx", "xlsx", "pptx") and _ole_has_stream(path, "EncryptedPackage"):
         return by_ext
-    word = _ole_has_stream(path, "WordDocument")
-    book = _ole_has_stream(path, "Workbook") or _ole_has_stream(path, "Book")
-    if word and book:  # one embeds the other: trust the extension
-        return by_ext if by_ext in ("doc", "xls") else "doc"
-    if word:
-        return "doc"
-    if book:
-        return "xls"
-    return by_ext if by_ext in ("doc", "xls", "docx", "xlsx") else "unknown"
+    found = _ole_root_types(path)
+    if found is None:  # directory unreadable (truncated): the names anywhere in the file
+        found = {kind for name, kind in _OLE_MAIN_STREAMS if _ole_has_stream(path, name)}
+    if len(found) == 1:
+        return found.pop()
+    if found:  # one embeds the other: trust the extension
+        return by_ext if by_ext in found else sorted(found)[0]
+    return by_ext if by_ext in ("doc", "xls", "ppt", "docx", "xlsx", "pptx") else "unknown"
+
+
+def _ole_root_types(path: Path) -> set[str] | None:
+    """The types named by the root storage's streams (embedded objects live deeper, in
+    ObjectPool or MBD storages, and do not count); None when the directory is unreadable."""
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            names = {entry[0].lower() for entry in ole.listdir() if len(entry) == 1}
+    except (OSError, ValueError, IndexError, struct.error) as e:
+        log.debug("%s: OLE directory unreadable: %s", path, e)
+        return None
+    return {kind for name, kind in _OLE_MAIN_STREAMS if name.lower() in names}
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -168,6 +216,10 @@ def extract_pages(
         yield from extract_xls_pages(path)
     elif file_type == "doc":
         yield from extract_doc_pages(path)
+    elif file_type == "pptx":
+        yield from extract_pptx_pages(path)
+    elif file_type == "ppt":
+        yield from extract_ppt_pages(path)
     elif file_type == "ofd":
         yield from extract_ofd_pages(path)
     elif file_type == "text":

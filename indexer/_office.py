@@ -445,7 +445,8 @@ def strip_field_codes(text: str) -> str:
     return _FIELD_CODES.sub("", text)
 
 
-def _run(cmd: list[str]) -> str:
+def _run(cmd: list[str], kind: str = "DOC") -> str:
+    """A converter's standard output; its failure as an ExtractionError about a ``kind`` file."""
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=CONVERT_TIMEOUT, check=False)
     except subprocess.TimeoutExpired as e:
@@ -453,8 +454,8 @@ def _run(cmd: list[str]) -> str:
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         if "encrypt" in err.lower() or "password" in err.lower():
-            raise EncryptedError(f"password-protected DOC: {err}")
-        raise ExtractionError(f"corrupt DOC ({cmd[0]} exit {proc.returncode}): {err[:200]}")
+            raise EncryptedError(f"password-protected {kind}: {err}")
+        raise ExtractionError(f"corrupt {kind} ({cmd[0]} exit {proc.returncode}): {err[:200]}")
     return proc.stdout.decode("utf-8", "replace")
 
 

@@ -26,8 +26,14 @@ def version_or_current(document: Document, number: int | None) -> DocumentVersio
     return next((v for v in document.versions if v.number == number), None)
 
 
-#: Types the standard library does not know (GB/T 33190 registers application/ofd).
-_MIMETYPES = {".ofd": "application/ofd"}
+#: Types the standard library does not know (GB/T 33190 registers application/ofd) or gets
+#: wrong for us (.wps is Microsoft Works to it; WPS Office files are Word/Excel/PowerPoint 97).
+_MIMETYPES = {
+    ".ofd": "application/ofd",
+    ".wps": "application/msword",
+    ".et": "application/vnd.ms-excel",
+    ".dps": "application/vnd.ms-powerpoint",
+}
 
 
 def mimetype_for(name: str) -> str:

@@ -24,6 +24,8 @@ FILE_TYPES = {
     "doc": "Word 97-2003",
     "xlsx": "Excel",
     "xls": "Excel 97-2003",
+    "pptx": "PowerPoint",
+    "ppt": "PowerPoint 97-2003",
     "ofd": "OFD",
     "text": "文本/CSV",
     "image": "图片",
