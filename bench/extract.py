@@ -8,8 +8,10 @@
    multiset overlap (shared characters / the larger total).
 2. A generated 500-page Chinese text PDF: seconds, pages per second and peak RSS of a fresh
    interpreter that only extracts it.
-3. Every other corpus file (DOCX, XLSX, XLS, DOC, text) and the OFD samples in
-   tests/fixtures/ofd: seconds, pages, characters.
+3. A generated 50-slide Chinese PPTX (title, table, grouped text boxes, notes on each
+   slide): seconds and slides per second.
+4. Every other corpus file (DOCX, XLSX, XLS, DOC, text) and the OFD and PPT samples in
+   tests/fixtures: seconds, pages, characters.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from indexer import IndexerError, detect_file_type, extract_pages  # noqa: E402
 SHARED = Path(os.environ.get("EVIDENCE_SHARED_DIR") or ROOT.parent / "shared")
 CORPUS = SHARED / "corpus" / "real"
 OFD_SAMPLES = ROOT / "tests" / "fixtures" / "ofd"
+PPT_SAMPLES = ROOT / "tests" / "fixtures" / "ppt"
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
@@ -122,9 +125,41 @@ def big_pdf() -> None:
         )
 
 
+def slides_pptx() -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    prs = Presentation()
+    for n in range(1, 51):
+        slide = prs.slides.add_slide(prs.slide_layouts[5])
+        slide.shapes.title.text = f"第{n}部分 实训基地建设与校企合作情况汇报"
+        table = slide.shapes.add_table(6, 3, Inches(0.5), Inches(1.5), Inches(9), Inches(2)).table
+        for r in range(6):
+            for c in range(3):
+                table.cell(r, c).text = f"专业群{r}指标{c} 双师型教师比例"
+        group = slide.shapes.add_group_shape()
+        for k in range(4):
+            box = group.shapes.add_textbox(Inches(0.5 + 2 * k), Inches(4), Inches(2), Inches(1))
+            box.text_frame.text = f"产教融合项目{k}：订单班、现代学徒制、技能大赛获奖"
+        slide.notes_slide.notes_text_frame.text = "讲稿：说明建设成效与下一步计划。" * 5
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "50.pptx"
+        prs.save(str(path))
+        t = time.perf_counter()
+        pages = list(extract_pages(path))
+        seconds = time.perf_counter() - t
+        chars = sum(len(p.text) for p in pages)
+        size = path.stat().st_size / 1e3
+        print(
+            f"50-slide PPTX ({size:.0f} KB, {len(pages)} pages, {chars} chars): "
+            f"{seconds:.2f} s, {len(pages) / seconds:.0f} slides/s"
+        )
+
+
 def other_files() -> None:
     print(f"{'file':60} {'type':5} {'s':>6} {'pages':>5} {'chars':>7}")
-    for path in [*sorted(CORPUS.iterdir()), *sorted(OFD_SAMPLES.glob("*.ofd"))]:
+    samples = [*sorted(OFD_SAMPLES.glob("*.ofd")), *sorted(PPT_SAMPLES.glob("*.ppt"))]
+    for path in [*sorted(CORPUS.iterdir()), *samples]:
         if path.suffix in (".pdf", ".jpg", ".md"):
             continue
         file_type = detect_file_type(path)
@@ -147,6 +182,8 @@ def main() -> None:
     if not args.pdf_only:
         print()
         big_pdf()
+        print()
+        slides_pptx()
         print()
         other_files()
 
