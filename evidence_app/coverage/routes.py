@@ -213,6 +213,8 @@ def coverage_page(
     groups: dict[str, list[Finding]] = {}
     for f in findings:  # already most severe first, then by kind
         groups.setdefault(f.kind, []).append(f)
+    # the gaps first (what is missing is what the page is for), then the rest as found
+    groups = dict(sorted(groups.items(), key=lambda item: GAPS_FIRST.get(item[0], len(GAPS_FIRST))))
     severity_counts = {s: 0 for s in SEVERITIES}
     for f in findings:
         severity_counts[f.severity] += 1
@@ -237,6 +239,22 @@ def coverage_page(
         "finding_groups": list(groups.items()),
         "severity_counts": severity_counts,
     }
+
+
+#: finding kinds that say evidence is missing, in the order the page lists them
+GAPS_FIRST = {
+    kind: n
+    for n, kind in enumerate(
+        (
+            "score_without_evidence",
+            "overdue_entry",
+            "missing_entry",
+            "indicator_without_evidence",
+            "damaged_document",
+            "unreadable_document",
+        )
+    )
+}
 
 
 def _nearest_due(leaf: IndicatorCoverage) -> date | None:

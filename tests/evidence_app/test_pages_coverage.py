@@ -152,13 +152,13 @@ LEVELS = {
     **{"2.6": "4/4", "2.7": "10/10", "3.1": "5/5", "3.2": "9/9", "3.3": "2/2", "3.4": "15/17"},
     **{"4.1": "4/4", "4.2": "2/2", "4.3": "0/0"},
 }
-FINDING_GROUPS = {
+FINDING_GROUPS = {  # the gaps first, then the rest most severe first
     "score_without_evidence": 2,
     "overdue_entry": 3,
-    "duplicate_document": 2,
-    "indicator_without_evidence": 1,
     "missing_entry": 11,
+    "indicator_without_evidence": 1,
     "unreadable_document": 3,
+    "duplicate_document": 2,
     "unmatched_document": 2,
     "duplicate_entry_code": 3,
     "misnumbered_entry": 19,
@@ -195,11 +195,16 @@ def test_coverage_page_shows_the_evidence_set(
     # the findings, grouped by kind (most severe first), each with its link
     findings = page[page.index('id="findings"') :]
     groups = re.findall(
-        r'<details class="finding-group severity-(\w+)[^"]*" data-kind="(\w+)"', findings
+        r'<details id="finding-\w+" class="finding-group severity-(\w+)[^"]*" data-kind="(\w+)"',
+        findings,
     )
     assert [k for _, k in groups] == list(FINDING_GROUPS)
     assert Counter(re.findall(r'<li data-kind="(\w+)"', findings)) == FINDING_GROUPS
     assert groups[0] == ("high", "score_without_evidence")
+    # the gaps come right after the figures, not below every table (#18 item 4)
+    assert page.index('id="findings"') < page.index('id="levels-h"')
+    assert '<a href="#finding-missing_entry">缺失' in page
+    assert re.search(r'data-kind="missing_entry" open>', findings)
     assert 'class="finding-group severity-high overdue" data-kind="overdue_entry"' in findings
     leaf_234 = _indicator_id(runtime, framework_id, "2.3.4")
     assert f'href="/indicators/{leaf_234}">去处理' in findings
