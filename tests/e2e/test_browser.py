@@ -60,10 +60,15 @@ def test_full_journey(server, browser, framework_fixtures: Path, tmp_path: Path)
 
     big = tmp_path / "2.3.4-2 超大扫描件.pdf"
     big.write_bytes(b"%PDF-1.4\n" + b"0" * (3 * 1024 * 1024))
-    page.focus("#dropzone")  # the keyboard way: Enter on the drop zone opens the chooser
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files(str(big))
+    # the keyboard way: Enter on the drop zone opens the file input's chooser
+    page.evaluate(
+        "document.getElementById('file-input').addEventListener('click',"
+        " e => { window.pickedByKeyboard = true; e.preventDefault(); })"
+    )
+    page.focus("#dropzone")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.pickedByKeyboard === true", timeout=5000)
+    page.set_input_files("#file-input", str(big))
     page.wait_for_selector("#progress-list li:has-text('超大扫描件') .state-error")
     page.keyboard.press("Tab")  # the file inputs themselves take focus (they are not hidden)
     assert page.evaluate("document.activeElement.id") == "file-input"
