@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from evidence_app.documents.watermark import Stamp, font_path, stamp_image, stamp_tile
 from indexer import ExtractionError, render_ofd_page
@@ -64,11 +65,7 @@ def render_page_png(
             page.close()
     finally:
         pdf.close()
-    if stamp is not None:
-        image = stamp_image(image, stamp)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
-    return out.getvalue()
+    return _finish_png(image, stamp)
 
 
 def render_picture_png(
@@ -94,11 +91,7 @@ def render_picture_png(
         image = image.resize(
             (width, max(1, round(image.height * width / image.width))), Image.Resampling.LANCZOS
         )
-    if stamp is not None:
-        image = stamp_image(image, stamp)
-    out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
-    return out.getvalue()
+    return _finish_png(image, stamp)
 
 
 def render_ofd_png(
@@ -110,6 +103,11 @@ def render_ofd_png(
         image = render_ofd_page(path, page_number, width=width, font_path=font_path())
     except ExtractionError as e:
         raise PreviewError(f"无法显示 OFD 第 {page_number} 页") from e
+    return _finish_png(image, stamp)
+
+
+def _finish_png(image: Any, stamp: Stamp | None) -> bytes:
+    """The rendered page as PNG bytes, with the viewer's stamp drawn on when there is one."""
     if stamp is not None:
         image = stamp_image(image, stamp)
     out = io.BytesIO()
