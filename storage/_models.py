@@ -155,6 +155,8 @@ class Framework(Base):
     source_sha256: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # An archived framework is kept but hidden from search, home and pickers.
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     indicators: Mapped[list[Indicator]] = relationship(
         back_populates="framework", cascade="all, delete-orphan", order_by="Indicator.position"
@@ -341,6 +343,12 @@ class DocumentVersion(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # What the reader found in the file besides its text: signatures (electronic seals,
+    # digital signatures: [{"kind", "signer", ...}]) and metadata (title, author, dates,
+    # DocID, invoice fields, EXIF orientation). Written by processing, shown in lists.
+    signature_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    signatures: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list)
+    file_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
 
     document: Mapped[Document] = relationship(back_populates="versions")
     blob: Mapped[Blob] = relationship()
