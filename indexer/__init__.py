@@ -22,6 +22,7 @@ from indexer._types import (
 # -- extraction exports --
 # isort: split
 from indexer._extract import FILE_TYPES, detect_file_type, extract_pages, file_type_from_name
+from indexer._facts import FileFacts, inspect_file
 from indexer._ocr import ocr_image
 from indexer._ofd import ofd_metadata, render_ofd_page
 from indexer._pdf import extract_pdf_tables
@@ -69,12 +70,14 @@ __all__ = [
     "ExtractionCrashError",
     "ExtractionSandbox",
     "ExtractionStoppedError",
+    "FileFacts",
     "MemoryLimitError",
     "TimeLimitError",
     "detect_file_type",
     "extract_pages",
     "extract_pdf_tables",
     "file_type_from_name",
+    "inspect_file",
     "ocr_image",
     "ofd_metadata",
     "render_ofd_page",

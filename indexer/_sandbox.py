@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from indexer._extract import detect_file_type, extract_pages
+from indexer._facts import FileFacts, inspect_file
 from indexer._types import (
     EncryptedError,
     ExtractionError,
@@ -107,9 +108,10 @@ class ExtractionCrashError(IndexerError):
 
 
 class ExtractionSandbox:
-    """``detect_file_type`` and ``extract_pages`` run in this thread's child, with limits.
+    """``detect_file_type``, ``extract_pages`` and ``inspect_file`` run in this thread's
+    child, with limits.
 
-    Both raise what the in-process functions raise (EncryptedError, UnsupportedFormatError,
+    They raise what the in-process functions raise (EncryptedError, UnsupportedFormatError,
     ExtractionError, FileNotFoundError, MemoryError), ExtractionCrashError for any other
     exception, and MemoryLimitError (resident memory above ``memory_mb``), TimeLimitError
     (``timeout`` seconds without a new page) or ChildDiedError, after which the next call
@@ -136,6 +138,11 @@ class ExtractionSandbox:
             ("extract", os.fspath(path), file_type, ocr, ocr_dpi, max_ocr_pages)
         )
         return pages
+
+    def inspect_file(self, path: str | os.PathLike[str], file_type: str | None) -> FileFacts:
+        """Signatures and metadata (``indexer.inspect_file``), read in the child."""
+        facts: FileFacts = self._call(("facts", os.fspath(path), file_type))
+        return facts
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         fence = max(self.memory_mb * ADDRESS_SPACE_FACTOR, MIN_ADDRESS_SPACE_MB)
@@ -374,10 +381,13 @@ def serve() -> None:
 
 
 def _answer(conn: Connection, action: str, path: str, *args: Any) -> None:
-    """Answer one request: ("detect", path, name) or ("extract", path, type, ocr settings)."""
+    """Answer one request: ("detect", path, name), ("facts", path, type) or ("extract",
+    path, type, ocr settings)."""
     try:
         if action == "detect":
             answer: tuple[Any, ...] = ("result", detect_file_type(path, *args))
+        elif action == "facts":
+            answer = ("result", inspect_file(path, *args))
         else:
             file_type, ocr, ocr_dpi, max_ocr_pages = args
             pages = extract_pages(
