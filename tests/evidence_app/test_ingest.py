@@ -142,15 +142,18 @@ def test_zip_bomb_refused(invoke, fw, runtime, tmp_path: Path) -> None:
     report = ingest(invoke, path, framework=fw)
     assert report["accepted"] == 0
     assert "压缩比异常" in report["rejected"][0]["reason"]
-    # nested: a bomb inside a ZIP inside a ZIP is stored as a file, never expanded
+    # nested: a ZIP inside a ZIP is unpacked within the same limits, so the bomb in it is
+    # refused with the outer archive, once
     outer = tmp_path / "outer.zip"
     with zipfile.ZipFile(outer, "w") as archive:
         archive.write(path, "2.3.4-2 inner.zip")
     nested = ingest(invoke, outer, framework=fw)
-    assert nested["accepted"] == 1
-    assert nested["documents"][0]["status"] == "unsupported"
+    assert nested["accepted"] == 0
+    assert [r["name"] for r in nested["rejected"]] == ["outer.zip"]
+    assert "2.3.4-2 inner.zip/2.3.4-1 bomb.txt" in nested["rejected"][0]["reason"]
+    assert "压缩比异常" in nested["rejected"][0]["reason"]
     with runtime.session() as s:
-        assert s.scalar(select(func.count()).select_from(Document)) == 1
+        assert s.scalar(select(func.count()).select_from(Document)) == 0
 
 
 def test_corrupt_encrypted_empty_files_keep_their_upload(
