@@ -21,7 +21,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "manage_documents": ("admin", "staff"),  # versions, links, delete, retry
     "review": ("admin", "reviewer"),  # document verdicts, expert scores
     "comment": ("admin", "reviewer", "auditor"),
-    "coverage": ("admin", "auditor", "reviewer"),
+    "coverage": ALL,  # the coverage page (limited staff: their scope only)
+    "coverage_export": ("admin", "auditor", "reviewer"),  # the workbook and the package
     "tasks": ("admin", "staff"),
     "queue": ("admin", "staff"),
     "audit_log": ("admin", "auditor"),

@@ -173,6 +173,23 @@ def my_tasks(
 ) -> list[dict[str, Any]]:
     """The user's empty entries (and empty indicators without a catalog), over every
     framework or one: overdue and nearest due date first, undated last, then table order."""
+    return open_tasks(session, user, framework_id=framework_id, today=today)[0]
+
+
+def open_tasks(
+    session: Session,
+    user: User,
+    *,
+    framework_id: int | None = None,
+    today: date | None = None,
+    scope: set[int] | None = None,
+    fallback: bool = False,
+) -> tuple[list[dict[str, Any]], bool]:
+    """The user's tasks as ``my_tasks`` lists them, and whether they are the user's own.
+
+    With ``fallback``, a user responsible for nothing at all (no owner named anywhere, no
+    assignment) gets every empty entry within ``scope`` instead, and False: a new team
+    sees what is missing before an admin has handed out the work."""
     today = today or date.today()
     names = _names(user)
     assigned = set(
@@ -181,10 +198,16 @@ def my_tasks(
         )
     )
     if framework_id is None:
-        framework_ids = list(session.scalars(select(Framework.id).order_by(Framework.id)))
+        framework_ids = list(
+            session.scalars(
+                select(Framework.id).where(Framework.archived_at.is_(None)).order_by(Framework.id)
+            )
+        )
     else:
         framework_ids = [framework_id]
     tasks: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    responsible = False
     for fid in framework_ids:
         coverage = compute_coverage(session, fid)
         for leaf in coverage.leaves:
@@ -193,14 +216,19 @@ def my_tasks(
             via_assignment = _assigned(coverage, leaf, assigned)
             if leaf.entries:
                 for e in leaf.entries:
-                    if e.empty and (via_assignment or _entry_is_mine(user, names, leaf, e)):
-                        tasks.append(_task(coverage, leaf, e, today))
-            elif (
-                leaf.state == STATE_NONE
-                and not leaf.pending_ids
-                and (via_assignment or _is_mine(user, names, leaf.owner_user_id, leaf.owner))
-            ):
-                tasks.append(_task(coverage, leaf, None, today))
+                    mine = via_assignment or _entry_is_mine(user, names, leaf, e)
+                    responsible = responsible or mine
+                    if e.empty:
+                        (tasks if mine else others).append(_task(coverage, leaf, e, today))
+            else:
+                mine = via_assignment or _is_mine(user, names, leaf.owner_user_id, leaf.owner)
+                responsible = responsible or mine
+                if leaf.state == STATE_NONE and not leaf.pending_ids:
+                    (tasks if mine else others).append(_task(coverage, leaf, None, today))
+    own = True
+    if fallback and not responsible:
+        tasks = [t for t in others if scope is None or t["indicator_id"] in scope]
+        own = False
     tasks.sort(
         key=lambda t: (
             t["due_date"] is None,
@@ -211,7 +239,7 @@ def my_tasks(
     )
     for t in tasks:
         del t["position"]
-    return tasks
+    return tasks, own
 
 
 def _assigned(coverage: Coverage, leaf: IndicatorCoverage, assigned: set[int]) -> bool:

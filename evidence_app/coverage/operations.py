@@ -27,6 +27,8 @@ links); no ORM objects are loaded, so a framework with 2,000 documents takes a f
 
 from __future__ import annotations
 
+import copy
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -367,6 +369,40 @@ class Coverage:
     def summary(self) -> dict[str, Any]:
         return self.totals.as_json()
 
+    def within(self, indicator_ids: set[int] | None) -> Coverage:
+        """The coverage of part of the tree (a limited user's scope): its leaves, their
+        ancestors with figures over those leaves only, their entries and documents."""
+        if indicator_ids is None:
+            return self
+        keep: set[int] = set()
+        for leaf in self.leaves:
+            if leaf.id not in indicator_ids:
+                continue
+            node: IndicatorCoverage | None = leaf
+            while node is not None and node.id not in keep:
+                keep.add(node.id)
+                parent = node.parent_id
+                node = self._by_id.get(parent) if parent is not None else None
+        nodes = [copy.copy(i) for i in self.indicators if i.id in keep]
+        copies = {n.id: n for n in nodes}
+        for n in nodes:
+            n.children = [copies[c.id] for c in n.children if c.id in copies]
+        entries = [e for e in self.entries if e.indicator_id in keep]
+        links = {
+            doc: pairs
+            for doc, pairs in self.document_links.items()
+            if any(indicator in keep for _entry, indicator in pairs)
+        }
+        return Coverage(
+            framework_id=self.framework_id,
+            framework_name=self.framework_name,
+            indicators=nodes,
+            entries=entries,
+            totals=_roll_up(nodes),
+            document_links=links,
+            document_status={d: s for d, s in self.document_status.items() if d in links},
+        )
+
     def by_department(self, today: date | None = None) -> list[dict[str, Any]]:
         """Entry and indicator figures per responsible department (entries may override);
         entries are overdue when empty past their due date, as of ``today`` (default: today)."""
@@ -569,6 +605,20 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
         for e in n.entries:
             e.applicable = n.applicable
 
+    return Coverage(
+        framework_id=framework_id,
+        framework_name=framework_name,
+        indicators=nodes,
+        entries=entries,
+        totals=_roll_up(nodes),
+        document_links=dict(document_links),
+        document_status=document_status,
+    )
+
+
+def _roll_up(nodes: list[IndicatorCoverage]) -> Totals:
+    """Set every inner node's totals from the leaves below it; the totals of all leaves."""
+    by_id = {n.id: n for n in nodes}
     totals = Totals()
     for n in nodes:
         if not n.leaf:
@@ -584,13 +634,4 @@ def compute_coverage(session: Session, framework_id: int) -> Coverage:
             assert parent.totals is not None
             parent.totals.add(n)
             parent = by_id.get(parent.parent_id) if parent.parent_id is not None else None
-
-    return Coverage(
-        framework_id=framework_id,
-        framework_name=framework_name,
-        indicators=nodes,
-        entries=entries,
-        totals=totals,
-        document_links=dict(document_links),
-        document_status=document_status,
-    )
+    return totals

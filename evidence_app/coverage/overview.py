@@ -27,13 +27,21 @@ class Node:
 
     @property
     def entries(self) -> int:
+        """Evidence slots below: each catalog entry, and each applicable leaf without a
+        catalog counts as one (so a leaf that claims points with nothing behind it shows)."""
         cov = self.indicator
-        return len(cov.entries) if cov.leaf else self._totals().entries
+        if cov.leaf:
+            return len(cov.entries) if cov.entries else int(cov.applicable)
+        return sum(child.entries for child in self.children)
 
     @property
     def filled(self) -> int:
         cov = self.indicator
-        return cov.entries_filled if cov.leaf else self._totals().entries_filled
+        if cov.leaf:
+            if cov.entries:
+                return cov.entries_filled
+            return int(cov.applicable and bool(cov.usable_ids))
+        return sum(child.filled for child in self.children)
 
     @property
     def documents(self) -> int:
@@ -65,13 +73,14 @@ def framework_overview(session: Session, framework: Framework) -> dict[str, Any]
             nodes[cov.parent_id].children.append(nodes[cov.id])
         else:
             roots.append(nodes[cov.id])
-    totals = coverage.totals
+    entries = sum(root.entries for root in roots)
+    filled = sum(root.filled for root in roots)
     return {
         "framework": framework,
-        "entries": totals.entries,
-        "filled": totals.entries_filled,
-        "percent": round(100 * totals.entries_filled / totals.entries) if totals.entries else 0,
-        "documents": totals.documents_usable,
+        "entries": entries,
+        "filled": filled,
+        "percent": round(100 * filled / entries) if entries else 0,
+        "documents": coverage.totals.documents_usable,
         "roots": roots,
     }
 

@@ -38,8 +38,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
+from evidence_app.auth.permissions import readable_document_ids, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, require
-from evidence_app.coverage.assignments import my_tasks
+from evidence_app.coverage.assignments import open_tasks
 from evidence_app.coverage.export import (
     ExportError,
     safe_name,
@@ -116,6 +117,11 @@ def index():
     today = _as_of()
     coverage = compute_coverage(session, framework_id)
     findings = cached_findings(session, coverage, today)
+    user = acting_user()
+    scope = scoped_indicator_ids(session, user)
+    if scope is not None:  # limited staff: their indicators, their documents
+        coverage = coverage.within(scope)
+        findings = findings_within(findings, coverage, readable_document_ids(session, user))
     page = coverage_page(coverage, findings, today, request.args)
     scores = expert_scores(session, framework_id)
     return render_template(
@@ -135,6 +141,21 @@ def index():
         no_department=NO_DEPARTMENT,
         **page,
     )
+
+
+def findings_within(
+    findings: list[Finding], coverage: Coverage, readable: set[int] | None
+) -> list[Finding]:
+    """The findings a limited user may see: on their indicators and readable documents only
+    (a duplicate of a file outside the scope is not shown, not even by name)."""
+    codes = {i.code for i in coverage.indicators} | {e.code for e in coverage.entries}
+    return [
+        f
+        for f in findings
+        if all(code in codes for code in f.codes)
+        and (readable is None or all(d in readable for d in f.documents))
+        and (f.codes or f.documents)
+    ]
 
 
 def overdue_entries(leaf: IndicatorCoverage, today: date) -> list[Any]:
@@ -334,7 +355,7 @@ def _download_stem(coverage_name: str, what: str) -> str:
 
 
 @bp.get("/coverage/export.xlsx")
-@require("coverage")
+@require("coverage_export")
 def export_xlsx():
     """The workbook of ``evidence coverage --xlsx`` (汇总, 指标, 佐证条目, 问题清单)."""
     session = db_session()
@@ -387,7 +408,7 @@ def _package_dir() -> Path:
 
 
 @bp.get("/coverage/package.zip")
-@require("coverage")
+@require("coverage_export")
 def package():
     """The evidence package of ``evidence export``, written to a temporary file, streamed,
     and deleted once sent. ``write_package`` records the export in the audit log."""
@@ -444,7 +465,7 @@ def tasks():
     """The logged-in user's empty entries, overdue and nearest due date first."""
     session = db_session()
     user = acting_user()
-    items = my_tasks(session, user)
+    items, own = open_tasks(session, user, scope=scoped_indicator_ids(session, user), fallback=True)
     by_framework: dict[str, int] = defaultdict(int)
     for t in items:
         by_framework[t["framework"]] += 1
@@ -452,5 +473,6 @@ def tasks():
         "coverage/tasks.html",
         tasks=items,
         overdue=sum(1 for t in items if t["overdue"]),
+        own=own,
         frameworks=len(by_framework),
     )

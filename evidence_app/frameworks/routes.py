@@ -14,6 +14,7 @@ from werkzeug.datastructures import FileStorage
 from evidence_app.api import bp as api
 from evidence_app.auth.permissions import can, readable_document_ids, scoped_indicator_ids
 from evidence_app.auth.security import acting_user, require, signed_in_user
+from evidence_app.coverage.next_steps import next_steps
 from evidence_app.coverage.overview import framework_overview, indicator_documents
 from evidence_app.frameworks import FrameworkImportError
 from evidence_app.frameworks import operations as framework_service
@@ -36,7 +37,11 @@ def index():
     session = db_session()
     frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
     overviews = [framework_overview(session, fw) for fw in frameworks]
-    return render_template("main/index.html", overviews=overviews)
+    return render_template(
+        "main/index.html",
+        overviews=overviews,
+        steps=next_steps(session, signed_in_user()),
+    )
 
 
 @bp.get("/frameworks/<int:framework_id>")
