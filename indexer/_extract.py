@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import struct
 import zipfile
@@ -241,10 +242,14 @@ def extract_pages(
 def extract_image_pages(
     path: str | os.PathLike[str], *, max_ocr_pages: int = 200
 ) -> Iterator[Page]:
-    """OCR every frame of an image file (multi-page TIFF: one page per frame)."""
-    from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+    """OCR every frame of an image file (multi-page TIFF: one page per frame).
 
-    from indexer._ocr import DEFAULT_SETTINGS, ocr_image
+    Each frame is first turned as its EXIF orientation says (how a phone stores a photo taken
+    sideways), then OCR turns it again if the text still lies sideways or upside down.
+    """
+    from PIL import ExifTags, Image, ImageOps, ImageSequence, UnidentifiedImageError
+
+    from indexer._ocr import DEFAULT_SETTINGS, ocr_page
 
     try:
         image = Image.open(path)
@@ -252,15 +257,24 @@ def extract_image_pages(
         raise ExtractionError(f"corrupt image: {e}") from e
     with image:
         if image.format == "JPEG":
-            # decode big photos at a reduced scale: OCR scales them down anyway
-            side = DEFAULT_SETTINGS.max_side
-            image.draft("RGB", (side, side))
+            # decode big photos at a reduced scale (1/2, 1/4, 1/8) that still keeps the long
+            # side at least as long as OCR reads it: a 8000 x 6000 photo is decoded at
+            # 2000 x 1500, not 4000 x 3000
+            f = DEFAULT_SETTINGS.max_side / max(image.size)
+            image.draft("RGB", (math.ceil(image.width * f), math.ceil(image.height * f)))
         for index, frame in enumerate(ImageSequence.Iterator(image)):
             if index >= max_ocr_pages:
                 log.info("%s: OCR limit of %d frames reached", path, max_ocr_pages)
                 break
             try:
-                rgb = ImageOps.exif_transpose(frame).convert("RGB")
+                frame.load()  # decode here: a truncated file is a corrupt image
+                upright = frame  # copied only to be turned or converted: photos are big
+                if frame.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+                    upright = ImageOps.exif_transpose(frame)
+                if upright.mode not in ("RGB", "L"):  # OCR reads both
+                    upright = upright.convert("RGB")
             except (OSError, ValueError, SyntaxError) as e:
                 raise ExtractionError(f"corrupt image: frame {index + 1}: {e}") from e
-            yield Page(index + 1, clean_text(ocr_image(rgb)), "ocr")
+            read = ocr_page(upright)
+            del upright
+            yield Page(index + 1, clean_text(read.text), "ocr", read.rotation)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer._ocr import ocr_image
+from indexer._ocr import ocr_page
 from indexer._text import MIN_TEXT_CHARS, clean_text, text_quality
 from indexer._types import EncryptedError, ExtractionError, Page
 
@@ -126,9 +126,10 @@ def extract_pdf_pages(
                 log.info(
                     "%s: OCR limit of %d pages reached at page %d", path, max_ocr_pages, number
                 )
-            ocr_text = clean_text(ocr_image(image))
+            read = ocr_page(image)
+            ocr_text = clean_text(read.text)
             if ocr_text.strip():
-                yield Page(number, ocr_text, "ocr")
+                yield Page(number, ocr_text, "ocr", read.rotation)
             else:
                 yield Page(number, clean_text(text))
     finally:

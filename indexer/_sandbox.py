@@ -394,7 +394,7 @@ def _answer(conn: Connection, action: str, path: str, *args: Any) -> None:
                 path, file_type, ocr=ocr, ocr_dpi=ocr_dpi, max_ocr_pages=max_ocr_pages
             )
             for page in pages:  # one by one: the child never holds them all
-                conn.send(("page", page.number, page.text, page.source))
+                conn.send(("page", page.number, page.text, page.source, page.rotation))
             answer = ("done",)
     except ConnectionError:  # the parent stopped listening
         raise

@@ -36,6 +36,9 @@ class Page:
     number: int
     text: str
     source: str = "text"  # "text" (text layer / file content) or "ocr"
+    # OCR only: the clockwise turn (0, 90, 180, 270 degrees) that made the page upright, on
+    # top of the page's own /Rotate or EXIF orientation (a sideways or upside-down scan)
+    rotation: int = 0
 
 
 @dataclass(slots=True)
