@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+from indexer._ofd import _child, _children, _Package, _text, ofd_metadata
+from indexer._types import ExtractionError
+
 log = logging.getLogger(__name__)
 
 #: Signatures described one by one (the count goes on up to ``MAX_SIGNATURES``).
@@ -280,9 +283,6 @@ def _pdf_signature(value: Any) -> dict[str, str]:
 
 
 def _ofd_facts(path: Path) -> FileFacts:
-    from indexer._ofd import _child, _children, _Package, _text, ofd_metadata
-    from indexer._types import ExtractionError
-
     try:
         raw = ofd_metadata(path)
     except ExtractionError:
@@ -345,8 +345,6 @@ def _ofd_time(value: str) -> str:
 
 
 def _ofd_signature(package: Any, root: ElementTree.Element, name: str) -> dict[str, str]:
-    from indexer._ofd import _child, _text
-
     info = _child(root, "SignedInfo")
     found: dict[str, Any] = {}
     if info is not None:

@@ -127,6 +127,10 @@ SCHEMAS: dict[str, Any] = {
             "status": DOCUMENT_STATUS,
         },
     ),
+    "SignatureSummary": {
+        **_object(["count", "signers"], {"count": INTEGER, "signers": _array(STRING)}),
+        "description": "当前版本的电子签章/数字签名：个数与签署者（证书名称，或印章名称）；未验证有效性",
+    },
     "Document": {
         "allOf": [
             _ref("DocumentSummary"),
@@ -140,6 +144,8 @@ SCHEMAS: dict[str, Any] = {
                     "page_count",
                     "ocr_pages",
                     "created_at",
+                    "signatures",
+                    "metadata",
                     "versions",
                     "links",
                 ],
@@ -155,15 +161,25 @@ SCHEMAS: dict[str, Any] = {
                     "page_count": INTEGER,
                     "ocr_pages": INTEGER,
                     "created_at": STRING,
+                    "signatures": _ref("SignatureSummary"),
+                    "metadata": {
+                        "type": "object",
+                        "additionalProperties": STRING,
+                        "description": "当前版本文件自带的信息（有则列出）：title, author, "
+                        "subject, created, modified, creator, producer, doc_id（OFD 文档标识）,"
+                        " invoice_number, invoice_code, invoice_date, invoice_amount,"
+                        " invoice_seller, invoice_buyer",
+                    },
                     "versions": _array(
                         _object(
-                            ["number", "name", "size", "sha256", "created_at"],
+                            ["number", "name", "size", "sha256", "created_at", "signature_count"],
                             {
                                 "number": INTEGER,
                                 "name": STRING,
                                 "size": INTEGER,
                                 "sha256": STRING,
                                 "created_at": STRING,
+                                "signature_count": INTEGER,
                             },
                         )
                     ),
@@ -198,6 +214,7 @@ SCHEMAS: dict[str, Any] = {
                         "snippets",
                         "file_type",
                         "status",
+                        "signatures",
                     ],
                     {
                         "document_id": INTEGER,
@@ -218,6 +235,7 @@ SCHEMAS: dict[str, Any] = {
                         ),
                         "file_type": STRING,
                         "status": DOCUMENT_STATUS,
+                        "signatures": _ref("SignatureSummary"),
                     },
                 )
             ),
@@ -679,6 +697,12 @@ def spec() -> dict[str, Any]:
                         {"name": "indicator", "in": "query", "schema": STRING},
                         {"name": "type", "in": "query", "schema": STRING},
                         {"name": "status", "in": "query", "schema": STRING},
+                        {
+                            "name": "signed",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": ["1", "0"]},
+                            "description": "1：仅当前版本含电子签章的文件",
+                        },
                         {"name": "limit", "in": "query", "schema": INTEGER},
                         {"name": "offset", "in": "query", "schema": INTEGER},
                     ],

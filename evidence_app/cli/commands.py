@@ -278,6 +278,7 @@ def ingest_command(
 @click.option("--framework", "framework_id", type=int, default=None)
 @click.option("--indicator", default=None, help="Indicator code; matches its subtree.")
 @click.option("--type", "file_type", default=None)
+@click.option("--signed", is_flag=True, help="Only files whose current version is signed.")
 @click.option("--limit", type=int, default=20)
 @click.option("--offset", type=int, default=0)
 @click.option("--json", "as_json", is_flag=True)
@@ -287,6 +288,7 @@ def search_command(
     framework_id: int | None,
     indicator: str | None,
     file_type: str | None,
+    signed: bool,
     limit: int,
     offset: int,
     as_json: bool,
@@ -304,6 +306,7 @@ def search_command(
                 framework_id=framework_id,
                 indicator=indicator,
                 file_type=file_type,
+                signed=signed,
                 limit=limit,
                 offset=offset,
             )

@@ -44,6 +44,7 @@ from evidence_app.coverage.operations import (
     IndicatorCoverage,
     compute_coverage,
 )
+from evidence_app.documents.facts import signed_text
 from evidence_app.review.operations import REVIEW_LABELS, expert_scores
 from evidence_app.runtime import Runtime
 from storage import (
@@ -373,6 +374,7 @@ class CatalogRow:
     sha256: str
     review: str
     state: str
+    signed: str = ""  # 电子签章: 是（signers）/ 否; empty for a missing file
 
 
 @dataclass
@@ -395,6 +397,8 @@ class _DocRow:
     size: int
     original_name: str
     created_at: datetime
+    signature_count: int
+    signatures: list[dict[str, Any]] | None
 
 
 def _linked_documents(
@@ -418,6 +422,8 @@ def _linked_documents(
         DocumentVersion.size,
         DocumentVersion.original_name,
         DocumentVersion.created_at,
+        DocumentVersion.signature_count,
+        DocumentVersion.signatures,
     )
 
     def rows(target: Any, where: Any) -> dict[int, list[_DocRow]]:
@@ -518,6 +524,7 @@ def plan_package(session: Session, framework_id: int) -> PackagePlan:
                 doc.sha256,
                 REVIEW_LABELS.get(doc.review_status, doc.review_status),
                 state,
+                signed_text(doc.signature_count, doc.signatures),
             )
         )
 
@@ -554,6 +561,7 @@ CATALOG_HEADER = [
     "SHA-256",
     "审核状态",
     "状态",
+    "电子签章",
 ]
 
 
@@ -568,6 +576,7 @@ def _catalog_values(row: CatalogRow) -> list[Any]:
         row.sha256,
         row.review,
         row.state,
+        row.signed,
     ]
 
 
@@ -580,7 +589,7 @@ def catalog_xlsx(plan: PackagePlan) -> bytes:
     ws.append(CATALOG_HEADER)
     for row in plan.catalog:
         ws.append(_catalog_values(row))
-    style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12])
+    style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12, 24])
     buf = io.BytesIO()
     save_workbook(wb, buf)
     return buf.getvalue()
@@ -598,7 +607,17 @@ def catalog_docx(plan: PackagePlan) -> bytes:
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(1.5))
     doc.add_heading(f"{CATALOG_NAME}：{plan.framework_name}", level=1)
-    header = ["指标", "条目编号", "条目名称", "文件", "页数", "SHA-256", "审核状态", "状态"]
+    header = [
+        "指标",
+        "条目编号",
+        "条目名称",
+        "文件",
+        "页数",
+        "SHA-256",
+        "审核状态",
+        "状态",
+        "电子签章",
+    ]
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):
@@ -615,6 +634,7 @@ def catalog_docx(plan: PackagePlan) -> bytes:
             row.sha256,
             row.review,
             row.state,
+            row.signed,
         ]
         cells = table.add_row().cells
         for cell, text in zip(cells, values, strict=True):

@@ -44,6 +44,7 @@ from indexer import (
     ExtractionCrashError,
     ExtractionError,
     ExtractionSandbox,
+    FileFacts,
     MemoryLimitError,
     Page,
     TimeLimitError,
@@ -51,6 +52,7 @@ from indexer import (
     detect_file_type,
     extract_pages,
     file_type_from_name,
+    inspect_file,
 )
 from storage import (
     Blob,
@@ -615,12 +617,14 @@ class _Work:
 
 @dataclass(frozen=True)
 class _Extracted:
-    """What extraction found: the status to store, why, the pages and the file's real type."""
+    """What extraction found: the status to store, why, the pages and the file's real type;
+    the file's signatures and metadata (``FileFacts``: empty when it could not be read)."""
 
     status: str
     reason: str
     pages: list[Any]
     file_type: str
+    facts: FileFacts = field(default_factory=FileFacts)
 
 
 #: a bug met while reading (its traceback is in the log)
@@ -640,9 +644,11 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
     cfg = runtime.config
     detect: Callable[..., str] = detect_file_type
     extract: Callable[..., Iterable[Page]] = extract_pages
+    inspect: Callable[..., FileFacts] = inspect_file
     if not cfg.EXTRACT_IN_PROCESS:
         sandbox = ExtractionSandbox(cfg.EXTRACT_MEMORY_MB, cfg.EXTRACT_TIMEOUT_SECONDS)
         detect, extract = sandbox.detect_file_type, sandbox.extract_pages
+        inspect = sandbox.inspect_file
     file_type = work.file_type
     try:
         with runtime.blobs.local_path(work.sha256) as path:
@@ -656,6 +662,7 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
                     max_ocr_pages=cfg.OCR_MAX_PAGES,
                 )
             )
+            facts = _inspect(inspect, path, file_type, work.document_id)
     except MemoryLimitError as e:
         return _Extracted(
             DocumentStatus.FAILED, f"解析时内存超过上限（{e.limit_mb} MB），已停止", [], file_type
@@ -694,9 +701,21 @@ def extract_document(runtime: Runtime, work: _Work) -> _Extracted:
         return _Extracted(DocumentStatus.FAILED, CRASHED, [], file_type)
     if not any(p.text.strip() for p in pages):
         return _Extracted(
-            DocumentStatus.EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type
+            DocumentStatus.EMPTY, "文件中没有可识别的文字（OCR 后仍为空）", pages, file_type, facts
         )
-    return _Extracted(DocumentStatus.INDEXED, "", pages, file_type)
+    return _Extracted(DocumentStatus.INDEXED, "", pages, file_type, facts)
+
+
+def _inspect(
+    inspect: Callable[..., FileFacts], path: Path, file_type: str, document_id: int
+) -> FileFacts:
+    """Signatures and metadata of a file whose pages were read: a failure here (the child
+    stopped, a bug) costs these facts, never the document."""
+    try:
+        return inspect(path, file_type)
+    except Exception as e:
+        log.warning("document %s: signatures and metadata not read: %s", document_id, e)
+        return FileFacts()
 
 
 def process_documents(
@@ -752,8 +771,19 @@ def process_documents(
                 document.status_reason = found.reason
                 document.page_count = len(found.pages)
                 document.ocr_pages = sum(1 for p in found.pages if p.source == "ocr")
+                _store_facts(document.current, w.sha256, found.facts)
                 record_pages(session, document.id, found.pages)
         del results
+
+
+def _store_facts(version: DocumentVersion | None, sha256: str | None, facts: FileFacts) -> None:
+    """Signatures and metadata on the version that was read (not on a newer one that came
+    in meanwhile: its own processing follows)."""
+    if version is None or version.blob_sha256 != sha256:
+        return
+    version.signature_count = facts.signature_count
+    version.signatures = list(facts.signatures)
+    version.file_metadata = dict(facts.metadata)
 
 
 def _store_pages(session: Session, document: Document, pages: list[Any]) -> None:

@@ -23,6 +23,7 @@ from evidence_app.auth.permissions import can, can_manage_document, can_read_doc
 from evidence_app.auth.security import acting_user, forbid, require
 from evidence_app.documents import operations as document_service
 from evidence_app.documents.downloads import download_response, may_download
+from evidence_app.documents.facts import metadata_rows, signature_rows, signature_summary
 from evidence_app.documents.ingest import document_summary
 from evidence_app.documents.preview import (
     PreviewError,
@@ -40,6 +41,8 @@ from indexer import tokenize
 from storage import BlobNotFoundError, CatalogEntry, Document, DocumentLink, Indicator
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
+# every list of documents shows 含电子签章 with the same words (templates/_macros.html)
+bp.add_app_template_global(signature_summary)
 
 
 def readable_document(document_id: int) -> Document:
@@ -89,6 +92,8 @@ def detail(document_id: int):
         may_download=may_download(user),
         may_review=can(user, "review"),
         history=document_service.history(session, document),
+        signatures=signature_rows(document.current),
+        metadata=metadata_rows(document.current),
     )
 
 
@@ -271,6 +276,7 @@ __all__ = ["bp", "Indicator"]
 
 def document_json(document: Document) -> dict:
     data = document_summary(document)
+    current = document.current
     data.update(
         {
             "title": document.title,
@@ -281,6 +287,9 @@ def document_json(document: Document) -> dict:
             "page_count": document.page_count,
             "ocr_pages": document.ocr_pages,
             "created_at": document.created_at.isoformat(timespec="seconds"),
+            # of the current version: {"count", "signers"}, and what the file says it is
+            "signatures": signature_summary(current),
+            "metadata": dict(current.file_metadata or {}) if current is not None else {},
             "versions": [
                 {
                     "number": v.number,
@@ -288,6 +297,7 @@ def document_json(document: Document) -> dict:
                     "size": v.size,
                     "sha256": v.blob_sha256,
                     "created_at": v.created_at.isoformat(timespec="seconds"),
+                    "signature_count": v.signature_count or 0,
                 }
                 for v in document.versions
             ],

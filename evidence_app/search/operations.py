@@ -4,12 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from evidence_app.documents.facts import signature_summary
 from evidence_app.runtime import Runtime
 from indexer import SearchQuery
-from storage import CatalogEntry, Document, DocumentLink, Framework
+from storage import CatalogEntry, Document, DocumentLink, DocumentVersion, Framework
+
+
+def signed_document_ids(session: Session) -> set[int]:
+    """Documents whose current (newest) version carries a digital signature or seal."""
+    newest = (
+        select(DocumentVersion.document_id, func.max(DocumentVersion.number).label("number"))
+        .group_by(DocumentVersion.document_id)
+        .subquery()
+    )
+    return set(
+        session.scalars(
+            select(DocumentVersion.document_id)
+            .join(
+                newest,
+                (newest.c.document_id == DocumentVersion.document_id)
+                & (newest.c.number == DocumentVersion.number),
+            )
+            .where(DocumentVersion.signature_count > 0)
+        )
+    )
 
 
 def search_documents(
@@ -22,10 +43,19 @@ def search_documents(
     file_type: str | None = None,
     status: str | None = None,
     doc_ids: set[int] | None = None,
+    signed: bool = False,
     limit: int = 20,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Run a search; returns the ``search --json`` shape (total, took_ms, hits)."""
+    """Run a search; returns the ``search --json`` shape (total, took_ms, hits).
+
+    ``doc_ids`` restricts the search (access); ``signed`` to documents whose current
+    version is signed (含电子签章), within that restriction."""
+    if signed:
+        signed_ids = signed_document_ids(session)
+        doc_ids = signed_ids if doc_ids is None else doc_ids & signed_ids
+        if not doc_ids:
+            return {"total": 0, "took_ms": 0.0, "hits": []}
     result = runtime.search_index().search(
         SearchQuery(
             text=text,
@@ -49,6 +79,7 @@ def search_documents(
                 .selectinload(DocumentLink.entry)
                 .selectinload(CatalogEntry.indicator),
                 selectinload(Document.links).selectinload(DocumentLink.indicator),
+                selectinload(Document.versions),
             )
         )
     }
@@ -82,6 +113,7 @@ def search_documents(
                 "snippets": [{"page": s.page, "html": s.html} for s in h.snippets],
                 "file_type": document.file_type,
                 "status": document.status,
+                "signatures": signature_summary(document.current),
             }
         )
     out: dict[str, Any] = {

@@ -43,6 +43,7 @@ def search():
     status = (
         request.args.get("status", "") if request.args.get("status") in DOCUMENT_STATUSES else ""
     )
+    signed = request.args.get("signed") == "1"
     page = int_arg("page", 1, minimum=1) or 1
     visible = readable_framework_ids(signed_in_user())
     listed = select(Framework).order_by(Framework.id.desc())
@@ -60,6 +61,7 @@ def search():
             file_type=file_type or None,
             status=status or None,
             doc_ids=readable_document_ids(session, acting_user()),
+            signed=signed,
             limit=PER_PAGE,
             offset=(page - 1) * PER_PAGE,
         )
@@ -73,6 +75,7 @@ def search():
         indicator=indicator,
         file_type=file_type,
         status=status,
+        signed=signed,
         page=page,
         pages=pages,
         file_types=FILE_TYPES,
@@ -99,6 +102,7 @@ def api_search():
         file_type=request.args.get("type") or None,
         status=request.args.get("status") or None,
         doc_ids=readable_document_ids(session, acting_user()),
+        signed=request.args.get("signed") in ("1", "true"),
         limit=int_arg("limit", 20, minimum=1) or 20,
         offset=int_arg("offset", 0, minimum=0) or 0,
     )

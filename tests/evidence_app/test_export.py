@@ -207,6 +207,7 @@ def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> 
         "SHA-256",
         "审核状态",
         "状态",
+        "电子签章",
     )
     body = rows[1:]
     assert len(body) == 235
@@ -239,7 +240,8 @@ def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> 
         "2022年专业设置与区域重点产业匹配度报告",
         "1 扩容/1.1 办学定位/1.1.1 专业设置与区域重点产业匹配度/1.1.1-1 2022年专业设置与区域重点产业匹配度报告.txt",
     )
-    assert (first[5], len(first[6]), first[7]) == (1, 64, "通过")
+    assert (first[5], len(first[6]), first[7], first[9]) == (1, 64, "通过", "否")
+    assert {r[9] for r in body if r[4] == "缺失"} == {None}  # nothing to be signed
     table = docx.tables[0]
     assert len(table.rows) == 236
     assert [c.text for c in table.rows[0].cells][:4] == ["指标", "条目编号", "条目名称", "文件"]
