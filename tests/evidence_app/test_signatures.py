@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
+from evidence_app.experts.access import end_of_access, invite_expert
 from storage import Document, Indicator
 from tests._signed_pdf import sign_pdf
 from tests.evidence_app.test_ingest import ingest, search
@@ -93,6 +94,23 @@ def test_lists_document_page_and_viewer_show_signed(
 
     view = client.get(f"/documents/{signed_set['2.3.4-1']}/view").get_data(as_text=True)
     assert "含电子签章" in view
+
+
+def test_an_expert_sees_signed_files(app, runtime, signed_set: dict[str, int]) -> None:
+    with runtime.unit_of_work() as s:
+        expert = invite_expert(
+            s, framework_id=signed_set["framework"], name="王专家", expires_at=end_of_access(days=7)
+        ).expert.id
+        indicator_id = s.scalar(
+            select(Indicator.id).where(
+                Indicator.framework_id == signed_set["framework"], Indicator.code == "2.3.4"
+            )
+        )
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{expert}:0"
+    page = client.get(f"/expert/indicators/{indicator_id}").get_data(as_text=True)
+    assert page.count("含电子签章") == 2 and f"1 个电子签章：{SCHOOL}" in page
 
 
 def test_search_filters_on_signed(
