@@ -23,6 +23,7 @@ import logging
 import posixpath
 import re
 import warnings
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -225,9 +226,9 @@ def _pdf_signatures(fields: Any, out: list[dict[str, str]]) -> int:
     count = 0
     seen: set[int] = set()
     visited = 0
-    todo: list[tuple[Any, int, Any]] = [(ref, 0, None) for ref in _array(fields)]
+    todo: deque[tuple[Any, int, Any]] = deque((ref, 0, None) for ref in _array(fields))
     while todo and visited < MAX_FIELDS and count < MAX_SIGNATURES:
-        ref, depth, inherited_type = todo.pop(0)
+        ref, depth, inherited_type = todo.popleft()
         visited += 1
         key = id(ref) if not hasattr(ref, "idnum") else ref.idnum
         if key in seen:

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from evidence_app.experts.access import end_of_access, invite_expert
+from indexer import ExtractionSandbox, TimeLimitError
 from storage import Document, Indicator
 from tests._signed_pdf import sign_pdf
 from tests.evidence_app.test_ingest import ingest, search
@@ -152,6 +153,22 @@ def test_search_filters_on_signed(
         first, second = s.get(Document, signed_set["2.3.4-1"]).versions
         assert (first.signature_count, second.signature_count) == (1, 0)
     assert search(invoke, "订单班协议", "--signed")["hits"] == []
+
+
+def test_facts_that_cannot_be_read_leave_the_document_indexed(
+    invoke, make_framework, monkeypatch, runtime, tmp_path: Path
+) -> None:
+    def stopped(self, path, file_type):
+        raise TimeLimitError(1)
+
+    monkeypatch.setattr(ExtractionSandbox, "inspect_file", stopped)
+    path = tmp_path / "2.3.4-1 订单班协议.pdf"
+    path.write_bytes(sign_pdf(multi_page_pdf(["订单班协议"]), SCHOOL))
+    (doc,) = ingest(invoke, path, framework=make_framework()["framework_id"])["documents"]
+    assert doc["status"] == "indexed"
+    with runtime.session() as s:
+        version = s.get(Document, doc["id"]).current
+        assert (version.signature_count, version.signatures, version.file_metadata) == (0, [], {})
 
 
 def test_catalog_says_who_signed(invoke, signed_set: dict[str, int], tmp_path: Path) -> None:
