@@ -53,6 +53,21 @@ def test_turned_page_is_read_upright(page, clockwise: int):
     assert ocr_page(_turned(page, clockwise)) == OcrText(TEXT, (360 - clockwise) % 360)
 
 
+def test_vertical_text_is_read_column_by_column_from_the_right():
+    from PIL import Image, ImageDraw
+
+    # 竖排: characters upright, one under the other, columns from right to left; read as a
+    # page lying sideways, turned a quarter counter-clockwise, the columns become lines
+    font = _font(40)
+    image = Image.new("L", (500, 700), 255)
+    draw = ImageDraw.Draw(image)
+    columns = ["关于公布现代学徒制", "迅达电梯订单班已通过", "实训基地建设"]
+    for i, column in enumerate(columns):
+        for j, char in enumerate(column):
+            draw.text((380 - 120 * i, 40 + 48 * j), char, font=font, fill=0)
+    assert ocr_page(image) == OcrText("\n".join(columns), 270)
+
+
 def test_without_orientation_an_upside_down_page_is_not_read(page):
     # what the orientation step is for: the recogniser reads nothing of upside-down lines
     engine = OcrEngine(dataclasses.replace(DEFAULT_SETTINGS, detect_orientation=False))
