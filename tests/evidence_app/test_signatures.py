@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from evidence_app.experts.access import end_of_access, invite_expert
 from indexer import ExtractionSandbox, TimeLimitError
-from storage import Document, Indicator
+from storage import Document, DocumentVersion, Indicator
 from tests._signed_pdf import sign_pdf
 from tests.evidence_app.test_ingest import ingest, search
 from tests.factories import bearer_header, multi_page_pdf
@@ -153,6 +153,22 @@ def test_search_filters_on_signed(
         first, second = s.get(Document, signed_set["2.3.4-1"]).versions
         assert (first.signature_count, second.signature_count) == (1, 0)
     assert search(invoke, "订单班协议", "--signed")["hits"] == []
+
+
+def test_reindex_with_extraction_fills_the_facts_of_stored_files(
+    invoke, runtime, signed_set: dict[str, int]
+) -> None:
+    with runtime.unit_of_work() as s:  # as stored before signatures were read
+        s.execute(
+            update(DocumentVersion).values(signature_count=0, signatures=None, file_metadata=None)
+        )
+    assert search(invoke, "订单班协议", "--signed")["hits"] == []
+    assert invoke("reindex", "--extract").exit_code == 0
+    with runtime.session() as s:
+        assert s.get(Document, signed_set["2.3.4-1"]).current.signature_count == 1
+        invoice = s.get(Document, signed_set["2.3.4"]).current
+        assert invoice.file_metadata["invoice_seller"] == "财天下科技有限公司"
+    assert [h["code"] for h in search(invoke, "订单班协议", "--signed")["hits"]] == ["2.3.4-1"]
 
 
 def test_facts_that_cannot_be_read_leave_the_document_indexed(
