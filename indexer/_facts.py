@@ -23,6 +23,7 @@ import logging
 import posixpath
 import re
 import warnings
+import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,9 +358,11 @@ def _ofd_signature(package: Any, root: ElementTree.Element, name: str) -> dict[s
         found["time"] = _ofd_time(_text(_child(info, "SignatureDateTime")))
     value = package.resolve(_text(_child(root, "SignedValue")), posixpath.dirname(name))
     if value is not None and package.sizes[value] <= MAX_SIGNED_VALUE_BYTES:
-        seal, signer = _ses_signature(package.zip.read(value))
-        found["seal"] = seal
-        found["signer"] = signer
+        try:
+            data = package.zip.read(value)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            data = b""  # a damaged member costs the signer, not the other facts
+        found["seal"], found["signer"] = _ses_signature(data)
     return _compact(found)
 
 

@@ -153,6 +153,21 @@ def test_broken_signature_parts_give_what_can_be_read(tmp_path: Path) -> None:
     assert facts.signature_count == 0 and facts.metadata["invoice_number"] == "99999951"
 
 
+def test_a_damaged_signed_value_costs_only_the_signer(tmp_path: Path) -> None:
+    path = _rewrite(OFD / "ofdrw__invoice_sample.ofd", tmp_path / "crc.ofd", {})
+    member = "Doc_0/Signs/Sign_0/SignedValue.dat"
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data = bytearray(path.read_bytes())
+    data[start + 100] ^= 0xFF  # the member fails its CRC check
+    path.write_bytes(bytes(data))
+    facts = inspect_file(path, "ofd")
+    assert facts.signature_count == 1 and "signer" not in facts.signatures[0]
+    assert facts.signatures[0]["time"] == "2020-10-10 15:11:20"
+    assert facts.metadata["invoice_number"] == "99999951"
+
+
 @pytest.mark.parametrize("file_type", ["pdf", "ofd"])
 def test_corrupt_files_give_empty_facts(tmp_path: Path, file_type: str) -> None:
     source = OFD / "ofdrw__invoice_sample.ofd"
