@@ -44,6 +44,22 @@ def test_signed_pdf_names_its_signer(tmp_path: Path, plain_pdf: bytes) -> None:
     assert facts.metadata["created"][:4].isdigit()
 
 
+def test_a_signed_pdf_from_the_wild(corpus_dir: Path) -> None:
+    """pdf.js's copy of a poppler test file, signed by "Phil Smith" (adbe.pkcs7.sha1, with a
+    reason and a location), its xref fuzzed: the signature is still found."""
+    facts = inspect_file(corpus_dir / "pdfjs__poppler-395-0-fuzzed.pdf", "pdf")
+    assert facts.signatures == [
+        {
+            "kind": "pdf",
+            "signer": "Phil Smith",
+            "time": "2014-07-24 22:37:56",
+            "method": "adbe.pkcs7.sha1",
+            "reason": "Signed",
+            "location": "Quincy, MA, USA",
+        }
+    ]
+
+
 def test_two_signatures_are_counted(tmp_path: Path, plain_pdf: bytes) -> None:
     path = tmp_path / "twice.pdf"
     path.write_bytes(sign_pdf(sign_pdf(plain_pdf, SCHOOL), "张三", field_name="Signature2"))
