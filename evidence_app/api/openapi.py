@@ -76,6 +76,7 @@ def _path_id(name: str) -> dict[str, Any]:
 
 
 ID = _path_id("document_id")
+LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}}
 FILE_FORM = {
     "multipart/form-data": {
         "schema": {
@@ -590,6 +591,72 @@ def spec() -> dict[str, Any]:
                         "201": _json(_ref("Document"), "已上传"),
                         **_errors(400, 401, 403, 404),
                         "413": _json(_ref("UploadTooLarge"), ERROR_TEXT[413]),
+                    },
+                },
+            },
+            "/documents/{document_id}/suggestions": {
+                "get": {
+                    "summary": "建议条目：按文件名和内容排序的最可能的佐证条目（或指标）",
+                    "description": "用于文件名中没有佐证编号的文件；分数 0–1。范围受限的用户只得到"
+                    "其负责指标内的建议；已关联的条目不再列出。",
+                    "parameters": [ID, LIMIT],
+                    "responses": {
+                        "200": _json(
+                            _object(
+                                ["document_id", "name", "suggestions"],
+                                {
+                                    "document_id": INTEGER,
+                                    "name": STRING,
+                                    "suggestions": _array(
+                                        _object(
+                                            ["code", "title", "score", "kind"],
+                                            {
+                                                "code": STRING,
+                                                "title": STRING,
+                                                "score": NUMBER,
+                                                "kind": {
+                                                    "type": "string",
+                                                    "enum": ["entry", "indicator"],
+                                                },
+                                            },
+                                        )
+                                    ),
+                                },
+                            )
+                        ),
+                        **_errors(401, 403, 404),
+                    },
+                },
+            },
+            "/documents/{document_id}/similar": {
+                "get": {
+                    "summary": "相似文件：同一文件、内容几乎相同或共有少见词语的文件（仅可查看的）",
+                    "parameters": [ID, LIMIT],
+                    "responses": {
+                        "200": _json(
+                            _object(
+                                ["document_id", "similar"],
+                                {
+                                    "document_id": INTEGER,
+                                    "similar": _array(
+                                        _object(
+                                            ["document_id", "name", "code", "similarity", "match"],
+                                            {
+                                                "document_id": INTEGER,
+                                                "name": STRING,
+                                                "code": STRING,
+                                                "similarity": NUMBER,
+                                                "match": {
+                                                    "type": "string",
+                                                    "enum": ["bytes", "text", "terms"],
+                                                },
+                                            },
+                                        )
+                                    ),
+                                },
+                            )
+                        ),
+                        **_errors(401, 403, 404),
                     },
                 },
             },

@@ -8,6 +8,7 @@ from evidence_app.coverage import commands as coverage_commands
 from evidence_app.experts import commands as expert_commands
 from evidence_app.kpi import commands as kpi_commands
 from evidence_app.review import commands as review_commands
+from evidence_app.suggestions import commands as suggestion_commands
 
 __all__ = [
     "CommandError",
@@ -19,6 +20,7 @@ __all__ = [
     "kpi_commands",
     "main",
     "review_commands",
+    "suggestion_commands",
     "unit_of_work",
 ]
 

@@ -16,6 +16,7 @@ from evidence_app.kpi import routes as kpi_routes
 from evidence_app.review import expert_routes as expert_review_routes
 from evidence_app.review import routes as review_routes
 from evidence_app.search import routes as search_routes
+from evidence_app.suggestions import routes as suggestion_routes
 
 BLUEPRINTS = (
     auth_routes.bp,
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     expert_review_routes.bp,
     kpi_routes.bp,
     expert_routes.bp,
+    suggestion_routes.bp,
     api.bp,  # last: every feature's routes module has added its API endpoints
 )
 

@@ -25,6 +25,8 @@ ENDPOINTS: dict[tuple[str, str], set[str]] = {
     ("GET", "/frameworks/{framework_id}/marks"): {"admin", "reviewer", "auditor"},
     ("PUT", "/frameworks/{framework_id}/marks/{indicator_code}"): set(),  # experts only
     ("GET", "/requests"): {"admin", "staff"},
+    ("GET", "/documents/{document_id}/suggestions"): ALL,
+    ("GET", "/documents/{document_id}/similar"): ALL,
 }
 
 
@@ -279,7 +281,7 @@ def test_responses_match_the_openapi_schemas(api) -> None:
             "responses"
         ][str(code)]
         _check(spec, schema["content"]["application/json"]["schema"], response.get_json(), path)
-    assert checked == 11
+    assert checked == 13
 
 
 def test_web_api_and_cli_store_the_same_result(api, app, login, make_user, invoke, runtime) -> None:
