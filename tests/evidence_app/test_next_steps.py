@@ -133,7 +133,7 @@ def test_auditor_gaps_match_the_coverage_page(world, login) -> None:
     missing = int(re.search(r'data-figure="next-missing">(\d+)<', gaps).group(1))
     page = client.get(f"/coverage?framework={world['fw']}").get_data(as_text=True)
     group = page[page.index('id="finding-score_without_evidence"') :]
-    group = group[: group.index("</details>")]
-    assert claimed == group.count("<li")
+    group = group[: group.index('<details id="finding-', 1)]
+    assert claimed == group.count('<li data-kind="score_without_evidence"')
     assert missing == int(re.search(r'data-figure="entries_missing">(\d+)<', page).group(1))
     assert "#finding-score_without_evidence" in gaps
