@@ -16,6 +16,7 @@ ERROR = _ref("Error")
 STRING = {"type": "string"}
 INTEGER = {"type": "integer"}
 NUMBER = {"type": "number"}
+BOOLEAN = {"type": "boolean"}
 NULLABLE_STRING = {"type": "string", "nullable": True}
 NULLABLE_INTEGER = {"type": "integer", "nullable": True}
 NULLABLE_NUMBER = {"type": "number", "nullable": True}
@@ -341,6 +342,38 @@ SCHEMAS: dict[str, Any] = {
             "warnings": _array(STRING),
         },
     ),
+    "FrameworkArchive": _object(
+        ["id", "name", "archived", "archived_at"],
+        {"id": INTEGER, "name": STRING, "archived": BOOLEAN, "archived_at": NULLABLE_STRING},
+    ),
+    "FrameworkDeleted": _object(
+        ["id", "name", "deleted", "indicators", "entries", "documents", "marks", "requests"],
+        {
+            "id": INTEGER,
+            "name": STRING,
+            "deleted": BOOLEAN,
+            "indicators": INTEGER,
+            "entries": INTEGER,
+            "documents": {**INTEGER, "description": "随之删除（软删除）的材料份数"},
+            "marks": INTEGER,
+            "requests": INTEGER,
+        },
+    ),
+    "DocumentState": _object(
+        ["id", "title", "status", "state", "label", "reason", "done"],
+        {
+            "id": INTEGER,
+            "title": STRING,
+            "status": DOCUMENT_STATUS,
+            "state": {
+                "type": "string",
+                "enum": ["received", "processing", "searchable", "unreadable"],
+            },
+            "label": {"type": "string", "description": "已接收、处理中、可检索或无法读取"},
+            "reason": {"type": "string", "description": "无法读取的原因（中文）；其余为空"},
+            "done": BOOLEAN,
+        },
+    ),
     "FrameworkSummary": _object(
         [
             "id",
@@ -460,6 +493,71 @@ def spec() -> dict[str, Any]:
                             )
                         ),
                         **_errors(401, 403, 404),
+                    },
+                },
+                "delete": {
+                    "summary": "删除指标体系（仅管理员；不可恢复）",
+                    "description": "一并删除其指标、佐证条目与关联、专家网评标记和调阅请求；上传到该"
+                    "指标体系的材料与逐份删除文件相同（软删除：从搜索和列表中移除，原文件与操作记录"
+                    "保留）。confirm 须为指标体系的完整名称。",
+                    "parameters": [
+                        _path_id("framework_id"),
+                        {
+                            "name": "confirm",
+                            "in": "query",
+                            "required": True,
+                            "schema": STRING,
+                            "description": "指标体系的完整名称，确认删除",
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(_ref("FrameworkDeleted")),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
+            },
+            "/frameworks/{framework_id}/archive": {
+                "post": {
+                    "summary": "归档指标体系（仅管理员）：首页、上传和搜索不再显示它及其材料",
+                    "parameters": [_path_id("framework_id")],
+                    "responses": {
+                        "200": _json(_ref("FrameworkArchive")),
+                        **_errors(401, 403, 404),
+                    },
+                },
+            },
+            "/frameworks/{framework_id}/unarchive": {
+                "post": {
+                    "summary": "恢复已归档的指标体系（仅管理员）",
+                    "parameters": [_path_id("framework_id")],
+                    "responses": {
+                        "200": _json(_ref("FrameworkArchive")),
+                        **_errors(401, 403, 404),
+                    },
+                },
+            },
+            "/documents/status": {
+                "get": {
+                    "summary": "多个文件的处理状态（上传后轮询）：已接收、处理中、可检索、无法读取",
+                    "description": "ids 为以逗号分隔的文件编号（最多 500 个）；无权查看、已删除或不存在"
+                    "的编号不出现在回答中。done 表示所列文件都已有结果（可检索或无法读取）。",
+                    "parameters": [
+                        {
+                            "name": "ids",
+                            "in": "query",
+                            "required": True,
+                            "schema": STRING,
+                            "description": "如 1,2,3",
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(
+                            _object(
+                                ["documents", "done"],
+                                {"documents": _array(_ref("DocumentState")), "done": BOOLEAN},
+                            )
+                        ),
+                        **_errors(400, 401, 403),
                     },
                 },
             },

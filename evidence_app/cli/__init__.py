@@ -6,6 +6,7 @@ from evidence_app.cli import commands
 from evidence_app.cli.base import CommandError, cli, echo_json, unit_of_work
 from evidence_app.coverage import commands as coverage_commands
 from evidence_app.experts import commands as expert_commands
+from evidence_app.frameworks import commands as framework_commands
 from evidence_app.kpi import commands as kpi_commands
 from evidence_app.review import commands as review_commands
 from evidence_app.suggestions import commands as suggestion_commands
@@ -17,6 +18,7 @@ __all__ = [
     "coverage_commands",
     "echo_json",
     "expert_commands",
+    "framework_commands",
     "kpi_commands",
     "main",
     "review_commands",

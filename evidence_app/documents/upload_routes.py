@@ -8,7 +8,7 @@ from functools import partial
 from typing import IO
 
 from flask import Blueprint, jsonify, render_template, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from evidence_app.api import bp as api
@@ -20,6 +20,8 @@ from evidence_app.documents.ingest import (
     default_framework_id,
     ingest_uploads,
 )
+from evidence_app.documents.status import MAX_STATUS_IDS, document_states
+from evidence_app.frameworks import operations as framework_service
 from evidence_app.review.requests import (
     RequestError,
     answer_request,
@@ -28,9 +30,9 @@ from evidence_app.review.requests import (
     code_targets,
 )
 from evidence_app.runtime import get_runtime
-from evidence_app.web import db_session
+from evidence_app.web import MAX_ID, db_session
 from evidence_app.webui.helpers import int_arg
-from storage import CatalogEntry, Document, Framework, Indicator, MaterialRequest
+from storage import CatalogEntry, Document, DocumentStatus, Framework, Indicator, MaterialRequest
 
 bp = Blueprint("upload", __name__)
 
@@ -75,8 +77,9 @@ def upload_target(session) -> tuple[int | None, int | None, int | None]:
         framework_id = indicator.framework_id
     elif scope is not None and not scope:
         forbid("upload_outside_scope")
-    if framework_id is None:
-        framework_id = default_framework_id(session)
+    if framework_id is None:  # the newest framework in use, else the newest of all
+        active = framework_service.active_frameworks(session)
+        framework_id = active[0].id if active else default_framework_id(session)
     return framework_id, entry_id, indicator_id
 
 
@@ -84,7 +87,7 @@ def upload_target(session) -> tuple[int | None, int | None, int | None]:
 @require("upload")
 def page():
     session = db_session()
-    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    frameworks = framework_service.active_frameworks(session)
     entry = session.get(CatalogEntry, int_arg("entry_id", minimum=1) or 0)
     indicator = session.get(Indicator, int_arg("indicator_id", minimum=1) or 0)
     answering = None
@@ -186,6 +189,55 @@ def receive():
     return jsonify(body)
 
 
+class StatusQueryError(ValueError):
+    """The ``ids`` of a status request cannot be read; the message (Chinese) says why."""
+
+
+def status_ids() -> list[int]:
+    """The document ids of a status request: ``ids=1,2,3`` (numbers beyond any id ignored)."""
+    raw = request.args.get("ids", "")
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise StatusQueryError("缺少参数 ids（以逗号分隔的文件编号）")
+    if len(parts) > MAX_STATUS_IDS:
+        raise StatusQueryError(f"一次最多查询 {MAX_STATUS_IDS} 个文件")
+    if not all(p.isdigit() for p in parts):
+        raise StatusQueryError("参数 ids 应为以逗号分隔的文件编号，如 ids=1,2,3")
+    return [n for n in (int(p[:30]) for p in parts) if 0 < n <= MAX_ID]
+
+
+def states_body() -> tuple[dict, int]:
+    """The JSON answer of a status request, for the signed-in user's readable documents."""
+    try:
+        ids = status_ids()
+    except StatusQueryError as e:
+        return {"error": str(e)}, 400
+    session = db_session()
+    documents = document_states(session, ids, readable_document_ids(session, signed_in_user()))
+    return {"documents": documents, "done": all(d["done"] for d in documents)}, 200
+
+
+@bp.get("/upload/status")
+@require("upload")
+def upload_status():
+    """What the upload page polls: each uploaded file's state (已接收 … 可检索)."""
+    body, code = states_body()
+    return jsonify(body), code
+
+
+#: the queue page's figures: which statuses count as done, still to do, or failed
+QUEUE_COUNTS = {
+    "done": (DocumentStatus.INDEXED,),
+    "remaining": (DocumentStatus.PENDING, DocumentStatus.PROCESSING),
+    "failed": (
+        DocumentStatus.FAILED,
+        DocumentStatus.ENCRYPTED,
+        DocumentStatus.UNSUPPORTED,
+        DocumentStatus.EMPTY,
+    ),
+}
+
+
 @bp.get("/queue")
 @require("queue")
 def queue():
@@ -197,7 +249,14 @@ def queue():
         if readable is not None:  # limited staff: only what they may see, not even names
             stmt = stmt.where(Document.id.in_(readable))
         groups[status] = list(session.scalars(stmt.order_by(Document.updated_at.desc()).limit(200)))
-    return render_template("upload/queue.html", groups=groups)
+    by_status = select(Document.status, func.count()).where(Document.deleted.is_(False))
+    if readable is not None:
+        by_status = by_status.where(Document.id.in_(readable))
+    counted = {row[0]: row[1] for row in session.execute(by_status.group_by(Document.status))}
+    counts = {
+        key: sum(counted.get(s, 0) for s in statuses) for key, statuses in QUEUE_COUNTS.items()
+    }
+    return render_template("upload/queue.html", groups=groups, counts=counts)
 
 
 # -- REST API (/api/v1) ----------------------------------------------------------------------
@@ -214,3 +273,11 @@ def api_upload_documents():
     if too_large and not report.accepted:
         return jsonify({"error": too_large[0]["reason"], **body}), 413
     return jsonify(body), 201 if report.accepted else 400
+
+
+@api.get("/documents/status", endpoint="documents_status")
+@require("read_documents")
+def api_documents_status():
+    """The state of several documents at once (``ids=1,2,3``); unreadable ids are left out."""
+    body, code = states_body()
+    return jsonify(body), code

@@ -1,4 +1,5 @@
-"""Use cases for frameworks: import (create or update), list, show as a tree."""
+"""Use cases for frameworks: import (create or update), list, show as a tree, archive,
+delete."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
+from evidence_app.documents.operations import delete as delete_document
 from evidence_app.frameworks import (
     FrameworkImportError,
     ParsedFramework,
@@ -20,7 +22,18 @@ from evidence_app.frameworks import (
     parse_framework_file,
 )
 from indexer import add_user_words, segment
-from storage import CatalogEntry, DocumentLink, Framework, ImportAnomaly, Indicator, User
+from storage import (
+    CatalogEntry,
+    Document,
+    DocumentLink,
+    ExpertMark,
+    Framework,
+    ImportAnomaly,
+    Indicator,
+    MaterialRequest,
+    User,
+    utcnow,
+)
 
 YEAR_RE = re.compile(r"(20\d{2})")
 
@@ -412,3 +425,108 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# -- archive and delete ----------------------------------------------------------------------
+
+
+class FrameworkDeleteError(ValueError):
+    """A deletion that was not confirmed; the message (Chinese) says what to do."""
+
+
+def archived_framework_ids(session: Session) -> set[int]:
+    """Frameworks that are kept but hidden from search, the home page and pickers."""
+    return set(session.scalars(select(Framework.id).where(Framework.archived_at.is_not(None))))
+
+
+def active_frameworks(session: Session) -> list[Framework]:
+    """The frameworks people work with, newest first (archived ones left out)."""
+    return list(
+        session.scalars(
+            select(Framework).where(Framework.archived_at.is_(None)).order_by(Framework.id.desc())
+        )
+    )
+
+
+def archived_frameworks(session: Session) -> list[Framework]:
+    """The archived frameworks, most recently archived first (the home page's 已归档 list)."""
+    return list(
+        session.scalars(
+            select(Framework)
+            .where(Framework.archived_at.is_not(None))
+            .order_by(Framework.archived_at.desc(), Framework.id.desc())
+        )
+    )
+
+
+def archive_framework(session: Session, framework: Framework, user: User | None) -> bool:
+    """Hide a framework and its documents from search, the home page and pickers (nothing is
+    deleted); False when it was archived already."""
+    if framework.archived_at is not None:
+        return False
+    framework.archived_at = utcnow()
+    audit.record(session, user, "framework.archive", framework, name=framework.name)
+    session.flush()
+    return True
+
+
+def unarchive_framework(session: Session, framework: Framework, user: User | None) -> bool:
+    """Show an archived framework again; False when it was not archived."""
+    if framework.archived_at is None:
+        return False
+    framework.archived_at = None
+    audit.record(session, user, "framework.unarchive", framework, name=framework.name)
+    session.flush()
+    return True
+
+
+def deletion_summary(session: Session, framework: Framework) -> dict[str, int]:
+    """What deleting the framework takes with it, for the confirmation page."""
+
+    def count(model: Any, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    return {
+        "indicators": count(Indicator, Indicator.framework_id == framework.id),
+        "entries": count(CatalogEntry, CatalogEntry.framework_id == framework.id),
+        "documents": count(
+            Document, Document.framework_id == framework.id, Document.deleted.is_(False)
+        ),
+        "marks": count(ExpertMark, ExpertMark.framework_id == framework.id),
+        "requests": count(MaterialRequest, MaterialRequest.framework_id == framework.id),
+    }
+
+
+def delete_framework(
+    session: Session, framework: Framework, user: User | None, *, confirm_name: str
+) -> dict[str, Any]:
+    """Delete a framework for good: its indicators, entries, links, marks and 调阅 requests.
+
+    Its documents (uploaded into this framework, so linked nowhere else) are deleted the way
+    one document is: soft-deleted, audited one by one, and removed from the index after the
+    commit. ``confirm_name`` must repeat the framework's name."""
+    if confirm_name.strip() != framework.name.strip():
+        raise FrameworkDeleteError("请输入完整的指标体系名称以确认删除")
+    summary = deletion_summary(session, framework)
+    documents = session.scalars(
+        select(Document).where(Document.framework_id == framework.id, Document.deleted.is_(False))
+    ).all()
+    for document in documents:
+        delete_document(session, document, user)
+    audit.record(
+        session,
+        user,
+        "framework.delete",
+        framework,
+        name=framework.name,
+        year=framework.year,
+        **summary,
+    )
+    session.flush()  # the documents' deletion is recorded for the index before the rows go
+    # the database's ON DELETE rules remove the tree, links, marks and requests in one go
+    session.execute(
+        delete(Framework).where(Framework.id == framework.id),
+        execution_options={"synchronize_session": False},
+    )
+    session.expunge(framework)
+    return {"id": framework.id, "name": framework.name, "deleted": True, **summary}

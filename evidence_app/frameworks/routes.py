@@ -35,11 +35,17 @@ def index():
     if signed_in_user().role == "expert":
         return redirect(EXPERT_HOME)
     session = db_session()
-    frameworks = list(session.scalars(select(Framework).order_by(Framework.id.desc())))
+    frameworks = framework_service.active_frameworks(session)
     overviews = [framework_overview(session, fw) for fw in frameworks]
+    archived = (
+        framework_service.archived_frameworks(session)
+        if can(signed_in_user(), "frameworks_import")
+        else []
+    )
     return render_template(
         "main/index.html",
         overviews=overviews,
+        archived=archived,
         steps=next_steps(session, signed_in_user()),
     )
 
@@ -175,3 +181,82 @@ def api_show_framework(framework_id: int):
             "indicators": framework_service.framework_tree(session, fw),
         }
     )
+
+
+# -- archive and delete (administrators) ----------------------------------------------------
+
+
+@bp.post("/frameworks/<int:framework_id>/archive")
+@require("frameworks_import")
+def archive_framework(framework_id: int):
+    fw = get_or_404(Framework, framework_id)
+    if framework_service.archive_framework(db_session(), fw, acting_user()):
+        flash(f"已归档指标体系“{fw.name}”：首页和搜索不再显示它及其材料，可随时恢复。", "success")
+    return redirect(url_for("main.index"))
+
+
+@bp.post("/frameworks/<int:framework_id>/unarchive")
+@require("frameworks_import")
+def unarchive_framework(framework_id: int):
+    fw = get_or_404(Framework, framework_id)
+    if framework_service.unarchive_framework(db_session(), fw, acting_user()):
+        flash(f"已恢复指标体系“{fw.name}”。", "success")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/frameworks/<int:framework_id>/delete", methods=["GET", "POST"])
+@require("frameworks_import")
+def delete_framework(framework_id: int):
+    session = db_session()
+    fw = get_or_404(Framework, framework_id)
+    summary = framework_service.deletion_summary(session, fw)
+    if request.method == "GET":
+        return render_template("frameworks/delete.html", fw=fw, summary=summary)
+    try:
+        framework_service.delete_framework(
+            session, fw, acting_user(), confirm_name=request.form.get("confirm_name", "")
+        )
+    except framework_service.FrameworkDeleteError as e:
+        flash(str(e), "error")
+        return render_template("frameworks/delete.html", fw=fw, summary=summary), 400
+    flash(f"已删除指标体系“{fw.name}”及其 {summary['documents']} 份材料。", "success")
+    return redirect(url_for("main.index"))
+
+
+def _archive_json(fw: Framework) -> dict[str, Any]:
+    archived = fw.archived_at.isoformat(timespec="seconds") if fw.archived_at else None
+    return {
+        "id": fw.id,
+        "name": fw.name,
+        "archived": fw.archived_at is not None,
+        "archived_at": archived,
+    }
+
+
+@api.post("/frameworks/<int:framework_id>/archive", endpoint="archive_framework")
+@require("frameworks_import")
+def api_archive_framework(framework_id: int):
+    fw = get_or_404(Framework, framework_id)
+    framework_service.archive_framework(db_session(), fw, acting_user())
+    return jsonify(_archive_json(fw))
+
+
+@api.post("/frameworks/<int:framework_id>/unarchive", endpoint="unarchive_framework")
+@require("frameworks_import")
+def api_unarchive_framework(framework_id: int):
+    fw = get_or_404(Framework, framework_id)
+    framework_service.unarchive_framework(db_session(), fw, acting_user())
+    return jsonify(_archive_json(fw))
+
+
+@api.delete("/frameworks/<int:framework_id>", endpoint="delete_framework")
+@require("frameworks_import")
+def api_delete_framework(framework_id: int):
+    fw = get_or_404(Framework, framework_id)
+    try:
+        report = framework_service.delete_framework(
+            db_session(), fw, acting_user(), confirm_name=request.args.get("confirm", "")
+        )
+    except framework_service.FrameworkDeleteError:
+        return jsonify({"error": "请在参数 confirm 中给出指标体系的完整名称以确认删除"}), 400
+    return jsonify(report)

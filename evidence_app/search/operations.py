@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from evidence_app.documents.facts import signature_summary
@@ -54,6 +54,11 @@ def search_documents(
     if signed:
         signed_ids = signed_document_ids(session)
         doc_ids = signed_ids if doc_ids is None else doc_ids & signed_ids
+        if not doc_ids:
+            return {"total": 0, "took_ms": 0.0, "hits": []}
+    visible = unarchived_document_ids(session)
+    if visible is not None:  # documents of archived frameworks stay out of every search
+        doc_ids = visible if doc_ids is None else doc_ids & visible
         if not doc_ids:
             return {"total": 0, "took_ms": 0.0, "hits": []}
     result = runtime.search_index().search(
@@ -124,3 +129,19 @@ def search_documents(
     if getattr(result, "fallback", False):
         out["fallback"] = True
     return out
+
+
+def unarchived_document_ids(session: Session) -> set[int] | None:
+    """The documents outside archived frameworks while any framework is archived; None
+    (no restriction) otherwise."""
+    archived = select(Framework.id).where(Framework.archived_at.is_not(None))
+    if not session.scalar(select(archived.exists())):
+        return None
+    return set(
+        session.scalars(
+            select(Document.id).where(
+                Document.deleted.is_(False),
+                or_(Document.framework_id.is_(None), Document.framework_id.not_in(archived)),
+            )
+        )
+    )

@@ -26,6 +26,11 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/upload"): {"admin", "staff"},
     ("POST", "/upload"): {"admin", "staff"},
     ("GET", "/queue"): {"admin", "staff"},
+    ("GET", "/upload/status"): {"admin", "staff"},
+    ("POST", "/frameworks/{fw}/archive"): {"admin"},
+    ("POST", "/frameworks/{fw}/unarchive"): {"admin"},
+    ("GET", "/frameworks/{fw}/delete"): {"admin"},
+    ("POST", "/frameworks/{fw}/delete"): {"admin"},  # not run: it would take the world
     ("GET", "/search"): ALL,
     ("GET", "/documents/{doc}"): ALL,
     ("GET", "/documents/{doc}/download"): ALL,
@@ -128,6 +133,9 @@ def test_every_route_is_in_the_matrix(app) -> None:
         "/expert/indicators/{indicator_id}/mark": "/expert/indicators/{leaf}/mark",
         "/expert/indicators/{indicator_id}/final": "/expert/indicators/{leaf}/final",
         "/frameworks/{framework_id}/marks": "/frameworks/{fw}/marks",
+        "/frameworks/{framework_id}/archive": "/frameworks/{fw}/archive",
+        "/frameworks/{framework_id}/unarchive": "/frameworks/{fw}/unarchive",
+        "/frameworks/{framework_id}/delete": "/frameworks/{fw}/delete",
         "/frameworks/{framework_id}/marks.xlsx": "/frameworks/{fw}/marks.xlsx",
     }
     routes = {(m, normalize.get(p, p)) for m, p in seen}
