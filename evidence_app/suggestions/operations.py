@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from evidence_app.auth.permissions import readable_document_ids, scoped_indicator_ids
@@ -35,6 +35,7 @@ from storage import (
     DocumentVersion,
     Framework,
     Indicator,
+    TextSignature,
     User,
 )
 
@@ -425,17 +426,20 @@ def accept_suggestion(
 
 SIMILAR_LIMIT = 10
 MIN_SIMILARITY = 0.1
-NEAR_IDENTICAL = 0.5  # MinHash agreement from which two texts count as versions of one
+NEAR_IDENTICAL = 0.5  # Jaccard (5-gram shingles) from which two texts count as versions of one
 TERMS_CEILING = 0.8  # rare words in common never look as sure as the same text
-RARE_TERMS = 12
+RARE_TERMS = 16  # words of a document looked up in the others
+VERIFIED = 30  # candidates by rare words whose text is compared exactly
+SIMILAR_CHARS = 20000
 
 
 def similar_documents(
     session: Session, document: Document, *, user: User | None = None, limit: int = SIMILAR_LIMIT
 ) -> list[dict[str, Any]]:
     """Documents the user may read most like this one: ``[{"document_id", "name", "code",
-    "similarity", "match"}]``, match ``bytes`` (same file), ``text`` (near-identical text,
-    MinHash estimate) or ``terms`` (rare words in common)."""
+    "similarity", "match"}]``, match ``bytes`` (same file), ``text`` (near-identical text:
+    the stored MinHash estimate, or the exact shingle Jaccard) or ``terms`` (rare words in
+    common)."""
     readable = readable_document_ids(session, user) if user is not None else None
     found: dict[int, tuple[float, str]] = {}
 
@@ -456,12 +460,30 @@ def similar_documents(
             )
         ):
             note(doc_id, 1.0, "bytes")
-    text = document_text(session, document.id, chars=20000)
-    for doc_id, similarity in _minhash_neighbours(session, document.id, text):
+    text = document_text(session, document.id, chars=SIMILAR_CHARS)
+    # numpy loads only here, as for the audit (the web app and worker start without it)
+    from evidence_app.coverage.minhash import jaccard, shingle_hashes
+
+    shingles = shingle_hashes(text)
+    for doc_id, similarity in _minhash_neighbours(session, document.id, shingles):
         if similarity >= NEAR_IDENTICAL:
             note(doc_id, similarity, "text")
-    for doc_id, similarity in _shared_terms(session, document, text):
-        note(doc_id, similarity * TERMS_CEILING, "terms")
+    by_terms = sorted(
+        _shared_terms(session, document, text).items(), key=lambda item: (-item[1], item[0])
+    )
+    if readable is not None:
+        by_terms = [item for item in by_terms if item[0] in readable]
+    exact: dict[int, float] = {}
+    if len(shingles):
+        verify = [doc_id for doc_id, _ in by_terms[:VERIFIED] if doc_id not in found]
+        for doc_id in verify:
+            other = shingle_hashes(document_text(session, doc_id, chars=SIMILAR_CHARS))
+            exact[doc_id] = jaccard(shingles, other)
+    for doc_id, share in by_terms:
+        if exact.get(doc_id, 0.0) >= NEAR_IDENTICAL:
+            note(doc_id, exact[doc_id], "text")
+        else:
+            note(doc_id, max(share * TERMS_CEILING, exact.get(doc_id, 0.0)), "terms")
     if not found:
         return []
     rows = {
@@ -489,16 +511,15 @@ def similar_documents(
     return out
 
 
-def _minhash_neighbours(session: Session, document_id: int, text: str) -> list[tuple[int, float]]:
+def _minhash_neighbours(
+    session: Session, document_id: int, shingles: Any
+) -> list[tuple[int, float]]:
     """Documents whose stored MinHash signature agrees with this text's (the estimate of
-    their Jaccard similarity); signatures are kept by the audit's duplicate finding."""
-    # numpy loads only here, as for the audit (the web app and worker start without it)
+    their Jaccard similarity); the audit's duplicate finding keeps those signatures."""
     import numpy as np
 
-    from evidence_app.coverage.minhash import minhash_signature, shingle_hashes
-    from storage import TextSignature
+    from evidence_app.coverage.minhash import minhash_signature
 
-    shingles = shingle_hashes(text)
     if not len(shingles):
         return []
     mine = minhash_signature(shingles)
@@ -516,52 +537,50 @@ def _minhash_neighbours(session: Session, document_id: int, text: str) -> list[t
     return out
 
 
-def _shared_terms(session: Session, document: Document, text: str) -> list[tuple[int, float]]:
-    """Documents sharing this one's rarest words: up to ``RARE_TERMS`` distinctive words of
-    its name and text are looked up in the other documents' pages; a document scores the
-    share of their weight (log inverse document frequency) it holds."""
+def _shared_terms(session: Session, document: Document, text: str) -> dict[int, float]:
+    """Documents sharing this one's rarest words, each with the share of their weight (log
+    inverse document frequency) it holds. The document's longest, most repeated words of
+    its name and text are looked up in every other document's pages in one pass; those in
+    half the library or more are not rare and are left out."""
     name, _ = _name_and_folders(document)
     counts: Counter[str] = Counter()
-    for source, weight in ((clean_name(name), 3), (text[:BODY_CHARS], 1)):
+    for source, repeat in ((clean_name(name), 3), (text[:BODY_CHARS], 1)):
         for token in tokenize(source, search=False):
             word = token.text
             if len(word) >= 3 or (len(word) == 2 and not word.isascii()):
-                counts[word] += weight
+                counts[word] += repeat
     if not counts:
-        return []
-    total = session.scalar(select(func.count(Document.id)).where(Document.deleted.is_(False)))
-    total = max(int(total or 0), 2)
-    # longer words first (more specific), then the most repeated
-    chosen = sorted(counts, key=lambda w: (-min(len(w), 6), -counts[w], w))[: RARE_TERMS * 2]
-    holders: dict[str, set[int]] = {}
-    for word in chosen:
-        pattern = f"%{_escape_like(word)}%"
-        ids = set(
-            session.scalars(
-                select(DocumentPage.document_id)
-                .where(
-                    DocumentPage.text.like(pattern, escape="\\"),
-                    DocumentPage.document_id != document.id,
-                )
-                .distinct()
-                .limit(total // 2 + 1)
-            )
+        return {}
+    chosen = sorted(counts, key=lambda w: (-min(len(w), 6), -counts[w], w))[:RARE_TERMS]
+    likes = [DocumentPage.text.like(f"%{_escape_like(w)}%", escape="\\") for w in chosen]
+    holders: dict[str, set[int]] = {w: set() for w in chosen}
+    for row in session.execute(
+        select(DocumentPage.document_id, *likes)
+        .join(Document, Document.id == DocumentPage.document_id)
+        .where(
+            DocumentPage.document_id != document.id,
+            Document.deleted.is_(False),
+            or_(*likes),
         )
-        if 0 < len(ids) <= total // 2:  # in half the library or more: not rare
-            holders[word] = ids
-        if len(holders) >= RARE_TERMS:
-            break
-    if not holders:
-        return []
-    weights = {w: math.log(total / len(ids)) + 0.1 for w, ids in holders.items()}
+    ):
+        for word, hit in zip(chosen, row[1:], strict=True):
+            if hit:
+                holders[word].add(row[0])
+    counted = session.scalar(select(func.count(Document.id)).where(Document.deleted.is_(False)))
+    total = max(int(counted or 0), 2)
+    weights = {
+        w: math.log(total / len(ids)) for w, ids in holders.items() if 0 < len(ids) <= total / 2
+    }
     whole = sum(weights.values()) + sum(
-        math.log(total) + 0.1 for w in chosen[:RARE_TERMS] if w not in holders
-    )
+        math.log(total) for w, ids in holders.items() if not ids
+    )  # a word no other document has still counts against every one
+    if not weights or not whole:
+        return {}
     scores: dict[int, float] = {}
-    for word, ids in holders.items():
-        for doc_id in ids:
-            scores[doc_id] = scores.get(doc_id, 0.0) + weights[word]
-    return [(doc_id, score / whole) for doc_id, score in scores.items()]
+    for word, weight in weights.items():
+        for doc_id in holders[word]:
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight
+    return {doc_id: score / whole for doc_id, score in scores.items()}
 
 
 def _escape_like(text: str) -> str:
