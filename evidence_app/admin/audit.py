@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "framework.delete": "删除指标体系",
     "framework.export": "导出佐证材料包",
     "coverage.export": "导出覆盖情况",
+    "audit.export": "导出操作日志",
     "kpi.import": "导入绩效指标",
     "expert.invite": "邀请评估专家",
     "expert.signin": "专家通过链接登录",
@@ -83,6 +84,8 @@ ACTION_LABELS = {
 
 #: the words for the detail keys records carry most
 DETAIL_LABELS = {
+    "rows": "行数",
+    "filters": "筛选条件",
     "status": "状态",
     "previous": "原状态",
     "version": "版本",

@@ -107,7 +107,7 @@ def waiting_for_review(
 ) -> list[dict[str, Any]]:
     """Leaf indicators with readable files that have no verdict yet, most waiting first."""
     coverage = compute_coverage(session, framework_id).within(scope)
-    out = []
+    out: list[dict[str, Any]] = []
     for leaf in coverage.leaves:
         waiting = [
             d

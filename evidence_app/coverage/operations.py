@@ -28,7 +28,6 @@ links); no ORM objects are loaded, so a framework with 2,000 documents takes a f
 from __future__ import annotations
 
 import copy
-
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date

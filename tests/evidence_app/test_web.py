@@ -47,6 +47,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/admin/users/{uid}"): {"admin"},
     ("POST", "/admin/users/{uid}"): {"admin"},
     ("GET", "/admin/audit"): {"admin", "auditor"},
+    ("GET", "/admin/audit.xlsx"): {"admin", "auditor"},
     ("GET", "/admin/settings"): {"admin"},
     ("GET", "/admin/experts"): {"admin"},
     ("POST", "/admin/experts"): {"admin"},
@@ -447,6 +448,25 @@ def test_the_audit_log_speaks_chinese_links_objects_and_filters(world, login) ->
     assert "没有符合条件的记录" in none
     today = admin.get("/admin/audit?from=2000-01-01&to=2999-01-01").get_data(as_text=True)
     assert "下载文件" in today
+
+
+def test_the_audit_log_exports_the_filtered_rows_as_text(world, login) -> None:
+    import openpyxl
+
+    admin = login(world["users"]["admin"])
+    admin.get(f"/documents/{world['doc']}/download").close()
+    page = admin.get("/admin/audit?action=document.download").get_data(as_text=True)
+    assert "/admin/audit.xlsx?action=document.download" in page
+    response = admin.get("/admin/audit.xlsx?action=document.download")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("时间（北京时间）", "用户", "操作")
+    assert {r[3] for r in rows[1:]} == {"document.download"} and rows[1][2] == "下载文件"
+    assert "版本：1" in rows[1][6]
+    # the export is itself in the log, with the filter it used
+    again = admin.get("/admin/audit?action=audit.export").get_data(as_text=True)
+    assert "导出操作日志" in again
 
 
 def test_a_search_hit_names_its_framework_and_links_its_indicators(
