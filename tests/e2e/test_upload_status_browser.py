@@ -1,7 +1,8 @@
 """Browser test of upload feedback, in Debian's Chromium against `evidence serve` + `evidence
 worker`: refusals are summarised above the accepted files, each accepted file's state goes
 from 已接收 to 可检索 without a reload, a ZIP inside the ZIP is unpacked, and the queue page
-counts what is done and refreshes itself. Screenshots go to the test-artifacts folder."""
+counts what is done and refreshes itself; then an admin archives, restores and deletes the
+framework from the home page. Screenshots go to the test-artifacts folder."""
 
 from __future__ import annotations
 
@@ -123,3 +124,49 @@ def test_upload_states_refusals_and_queue(server, browser, framework_fixtures, t
     shot(queue, "upload-status-03-queue")
     context.close()
     assert json.loads(evidence(env, "search", "订单班建设管理办法", "--json"))["total"] == 1
+
+
+def test_admin_archives_restores_and_deletes_a_framework(server, browser) -> None:
+    """Runs after the upload test above, on its framework and files."""
+    base, env = server["base"], server["env"]
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the 归档 button asks first
+    login(page, base, "admin")
+    page.goto(base + "/search?q=" + "订单班学生名单")
+    assert page.query_selector("article.hit")
+    page.goto(base + "/")
+    page.click("summary:has-text('管理指标体系')")
+    page.click("li:has-text('自评打分表') button:has-text('归档')")
+    page.wait_for_selector("text=已归档指标体系")
+    assert page.query_selector("section.framework-card") is None
+    assert "没有使用中的指标体系" in page.inner_text("section.empty-state")
+    page.click("summary:has-text('管理指标体系')")
+    archived = page.inner_text("details.framework-admin")
+    assert "已归档" in archived and "恢复" in archived
+    shot(page, "frameworks-01-archived")
+    page.goto(base + "/search?q=" + "订单班学生名单")
+    assert page.query_selector("article.hit") is None  # its files are out of search
+
+    page.goto(base + "/")
+    page.click("summary:has-text('管理指标体系')")
+    page.click("button:has-text('恢复')")
+    page.wait_for_selector("text=已恢复指标体系")
+    assert page.query_selector("section.framework-card")
+
+    page.click("summary:has-text('管理指标体系')")
+    page.click("a:has-text('删除…')")
+    page.wait_for_selector("text=删除后无法恢复")
+    assert "上传到本指标体系的材料 54 份" in page.inner_text("main")
+    shot(page, "frameworks-02-delete-confirmation")
+    page.fill("input[name=confirm_name]", "别的名字")
+    page.click("button:has-text('永久删除')")
+    page.wait_for_selector("text=请输入完整的指标体系名称以确认删除")
+    name = page.inner_text("h1").split("“", 1)[1].rsplit("”", 1)[0]
+    page.fill("input[name=confirm_name]", name)
+    page.click("button:has-text('永久删除')")
+    page.wait_for_selector("text=及其 54 份材料")
+    assert page.query_selector("section.framework-card") is None
+    shot(page, "frameworks-03-deleted")
+    context.close()
+    assert json.loads(evidence(env, "search", "订单班", "--json"))["total"] == 0
