@@ -9,6 +9,7 @@ from typing import IO
 
 from flask import Blueprint, jsonify, render_template, request
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
 
 from evidence_app.api import bp as api
@@ -245,7 +246,11 @@ def queue():
     readable = readable_document_ids(session, signed_in_user())
     groups = {}
     for status in ("pending", "processing", "failed", "encrypted", "unsupported", "empty"):
-        stmt = select(Document).where(Document.status == status, Document.deleted.is_(False))
+        stmt = (
+            select(Document)
+            .where(Document.status == status, Document.deleted.is_(False))
+            .options(selectinload(Document.versions))  # 含电子签章 of the current version
+        )
         if readable is not None:  # limited staff: only what they may see, not even names
             stmt = stmt.where(Document.id.in_(readable))
         groups[status] = list(session.scalars(stmt.order_by(Document.updated_at.desc()).limit(200)))

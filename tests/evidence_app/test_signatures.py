@@ -97,6 +97,24 @@ def test_lists_document_page_and_viewer_show_signed(
     assert "含电子签章" in view
 
 
+def test_the_queue_shows_a_signed_file_without_text(
+    invoke, make_framework, make_user, login, tmp_path: Path
+) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    blank = io.BytesIO()
+    writer.write(blank)
+    path = tmp_path / "2.3.4-1 盖章页.pdf"
+    path.write_bytes(sign_pdf(blank.getvalue(), SCHOOL))
+    (doc,) = ingest(invoke, path, framework=make_framework()["framework_id"])["documents"]
+    assert doc["status"] == "empty"  # nothing to read, but signed all the same
+    page = login(make_user("admin")).get("/queue").get_data(as_text=True)
+    row = page[page.index("盖章页") :].split("</tr>")[0]
+    assert f'title="1 个电子签章：{SCHOOL}"' in row
+
+
 def test_an_expert_sees_signed_files(app, runtime, signed_set: dict[str, int]) -> None:
     with runtime.unit_of_work() as s:
         expert = invite_expert(
