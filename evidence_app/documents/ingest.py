@@ -598,8 +598,12 @@ def ingest_files(
 
 
 def default_framework_id(session: Session) -> int | None:
-    """The newest framework, used when none is named."""
-    return session.scalar(select(Framework.id).order_by(Framework.id.desc()).limit(1))
+    """The newest framework in use (else the newest archived one), used when none is named."""
+    return session.scalar(
+        select(Framework.id)
+        .order_by(Framework.archived_at.is_not(None), Framework.id.desc())
+        .limit(1)
+    )
 
 
 # -- processing ------------------------------------------------------------------------------

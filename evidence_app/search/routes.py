@@ -46,7 +46,7 @@ def search():
     signed = request.args.get("signed") == "1"
     page = int_arg("page", 1, minimum=1) or 1
     visible = readable_framework_ids(signed_in_user())
-    listed = select(Framework).order_by(Framework.id.desc())
+    listed = select(Framework).where(Framework.archived_at.is_(None)).order_by(Framework.id.desc())
     if visible is not None:  # experts: not even the names of other frameworks
         listed = listed.where(Framework.id.in_(visible))
     frameworks = list(session.scalars(listed))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from evidence_app.documents.ingest import ingest_files
+from evidence_app.documents.ingest import default_framework_id, ingest_files
 from storage import AuditLog, CatalogEntry, Document, DocumentLink, Framework, Indicator
 
 
@@ -66,6 +66,11 @@ def test_archive_hides_a_framework_and_unarchive_brings_it_back(
     assert "甲体系" in archived and f'action="/frameworks/{fa}/unarchive"' in archived
     picker = staff_web.get("/upload").get_data(as_text=True)
     assert f'<option value="{fb}">' in picker and f'<option value="{fa}">' not in picker
+    search_page = staff_web.get("/search").get_data(as_text=True)
+    assert f'<option value="{fb}" ' in search_page
+    assert f'<option value="{fa}" ' not in search_page
+    with runtime.session() as s:  # files sent without a framework go to one in use
+        assert default_framework_id(s) == fb
     with runtime.session() as s:
         assert s.get(Framework, fa).archived_at is not None
         assert s.get(Document, da).deleted is False  # kept, only hidden
