@@ -399,6 +399,7 @@ class _DocRow:
     created_at: datetime
     signature_count: int
     signatures: list[dict[str, Any]] | None
+    code: str  # the file's own code (2.7.1-11 linked to its indicator: no such entry)
 
 
 def _linked_documents(
@@ -424,6 +425,7 @@ def _linked_documents(
         DocumentVersion.created_at,
         DocumentVersion.signature_count,
         DocumentVersion.signatures,
+        Document.code,
     )
 
     def rows(target: Any, where: Any) -> dict[int, list[_DocRow]]:
@@ -545,7 +547,10 @@ def plan_package(session: Session, framework_id: int) -> PackagePlan:
                 missing(leaf, e.code, e.title)
         direct = by_indicator.get(leaf.id, [])
         for doc in direct:
-            add(leaf, folder, leaf.code, doc.title, doc, 1)
+            # a file linked by a finer code than its indicator's (an entry code the table
+            # numbered twice, say) keeps that code in its name
+            code = doc.code if (doc.code or "").startswith(leaf.code) else leaf.code
+            add(leaf, folder, code, doc.title, doc, 1)
         if not leaf.entries and not direct:
             missing(leaf, "", "")
     return plan

@@ -132,6 +132,37 @@ def test_safe_names() -> None:
     assert safe_name("\x00\x1f", 5) == "__"
 
 
+def test_a_file_linked_to_its_indicator_keeps_its_own_code(runtime, framework_id) -> None:
+    """2.7.1-11 (no such entry) is linked to 2.7.1 itself; in the package and its catalog it
+    is still 2.7.1-11, not 2.7.1."""
+    from evidence_app.coverage.export import plan_package
+    from storage import Indicator
+    from tests.factories import add_document
+
+    with runtime.unit_of_work() as s:
+        leaf = s.scalars(
+            select(Indicator).where(
+                Indicator.framework_id == framework_id, Indicator.code == "2.7.1"
+            )
+        ).one()
+        add_document(
+            s,
+            runtime,
+            framework_id,
+            "2.7.1-11 学生技能大赛获奖证书.pdf",
+            b"%PDF-1.4 x",
+            indicator=leaf,
+            code="2.7.1-11",
+            pages=[("获奖证书", "text")],
+        )
+    with runtime.session() as s:
+        plan = plan_package(s, framework_id)
+    [path] = [f.path for f in plan.files if "获奖证书" in f.path]
+    assert path.rsplit("/", 1)[1] == "2.7.1-11 学生技能大赛获奖证书.pdf"
+    [row] = [r for r in plan.catalog if r.path == path]
+    assert (row.indicator_code, row.entry_code) == ("2.7.1", "2.7.1-11")
+
+
 def _zip(path: Path) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
