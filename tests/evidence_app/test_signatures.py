@@ -115,6 +115,16 @@ def test_the_queue_shows_a_signed_file_without_text(
     assert f'title="1 个电子签章：{SCHOOL}"' in row
 
 
+def test_files_whose_signatures_are_not_read_say_nothing_about_them(
+    invoke, make_framework, make_user, login, tmp_path: Path
+) -> None:
+    text = tmp_path / "2.3.4-1 订单班名单.txt"
+    text.write_text("订单班名单", encoding="utf-8")
+    (doc,) = ingest(invoke, text, framework=make_framework()["framework_id"])["documents"]
+    page = login(make_user("admin")).get(f"/documents/{doc['id']}").get_data(as_text=True)
+    assert "电子签章" not in page
+
+
 def test_an_expert_sees_signed_files(app, runtime, signed_set: dict[str, int]) -> None:
     with runtime.unit_of_work() as s:
         expert = invite_expert(
