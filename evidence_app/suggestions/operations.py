@@ -355,10 +355,7 @@ def suggest_for_document(
     return out
 
 
-def unlinked_documents(
-    session: Session, framework_id: int, user: User | None, limit: int = MAX_UNLINKED
-) -> list[Document]:
-    """Files of the framework linked to nothing that the user may read, newest first."""
+def _unlinked_where(session: Session, framework_id: int, user: User | None) -> list[Any]:
     where = [
         Document.framework_id == framework_id,
         Document.deleted.is_(False),
@@ -367,9 +364,28 @@ def unlinked_documents(
     readable = readable_document_ids(session, user) if user is not None else None
     if readable is not None:
         where.append(Document.id.in_(readable))
+    return where
+
+
+def unlinked_documents(
+    session: Session,
+    framework_id: int,
+    user: User | None,
+    limit: int = MAX_UNLINKED,
+    offset: int = 0,
+) -> list[Document]:
+    """Files of the framework linked to nothing that the user may read, newest first."""
+    where = _unlinked_where(session, framework_id, user)
     return list(
-        session.scalars(select(Document).where(*where).order_by(Document.id.desc()).limit(limit))
+        session.scalars(
+            select(Document).where(*where).order_by(Document.id.desc()).limit(limit).offset(offset)
+        )
     )
+
+
+def count_unlinked(session: Session, framework_id: int, user: User | None) -> int:
+    where = _unlinked_where(session, framework_id, user)
+    return session.scalar(select(func.count(Document.id)).where(*where)) or 0
 
 
 def suggest_unlinked(
@@ -430,7 +446,10 @@ NEAR_IDENTICAL = 0.5  # Jaccard (5-gram shingles) from which two texts count as 
 TERMS_CEILING = 0.8  # rare words in common never look as sure as the same text
 RARE_TERMS = 16  # words of a document looked up in the others
 VERIFIED = 30  # candidates by rare words whose text is compared exactly
-SIMILAR_CHARS = 20000
+SIMILAR_CHARS = 10000  # of each text compared exactly
+# where rare words are looked for: the start of each document (a cost bounded per document)
+SCANNED_PAGES = 3
+SCANNED_CHARS = 3000
 
 
 def similar_documents(
@@ -540,8 +559,8 @@ def _minhash_neighbours(
 def _shared_terms(session: Session, document: Document, text: str) -> dict[int, float]:
     """Documents sharing this one's rarest words, each with the share of their weight (log
     inverse document frequency) it holds. The document's longest, most repeated words of
-    its name and text are looked up in every other document's pages in one pass; those in
-    half the library or more are not rare and are left out."""
+    its name and text are looked up in the start of every other document (its first pages)
+    in one pass; those in half the library or more are not rare and are left out."""
     name, _ = _name_and_folders(document)
     counts: Counter[str] = Counter()
     for source, repeat in ((clean_name(name), 3), (text[:BODY_CHARS], 1)):
@@ -552,13 +571,15 @@ def _shared_terms(session: Session, document: Document, text: str) -> dict[int, 
     if not counts:
         return {}
     chosen = sorted(counts, key=lambda w: (-min(len(w), 6), -counts[w], w))[:RARE_TERMS]
-    likes = [DocumentPage.text.like(f"%{_escape_like(w)}%", escape="\\") for w in chosen]
+    head = func.substr(DocumentPage.text, 1, SCANNED_CHARS)
+    likes = [head.like(f"%{_escape_like(w)}%", escape="\\") for w in chosen]
     holders: dict[str, set[int]] = {w: set() for w in chosen}
     for row in session.execute(
         select(DocumentPage.document_id, *likes)
         .join(Document, Document.id == DocumentPage.document_id)
         .where(
             DocumentPage.document_id != document.id,
+            DocumentPage.number <= SCANNED_PAGES,
             Document.deleted.is_(False),
             or_(*likes),
         )

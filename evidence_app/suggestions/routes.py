@@ -17,6 +17,7 @@ from evidence_app.webui.helpers import get_or_404, int_arg, local_target
 from storage import Document, Framework
 
 bp = Blueprint("suggestions", __name__, url_prefix="/suggestions")
+PAGE_SIZE = 50  # files per page: each is ranked when the page is shown (about 10 ms a file)
 
 
 @bp.get("/")
@@ -29,8 +30,14 @@ def index():
     framework_id = int_arg("framework_id") or (frameworks[0].id if frameworks else None)
     framework = session.get(Framework, framework_id) if framework_id else None
     rows: list[dict[str, Any]] = []
+    page, pages = 1, 1
     if framework is not None:
-        documents = suggestions.unlinked_documents(session, framework.id, user)
+        total = suggestions.count_unlinked(session, framework.id, user)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(int_arg("page", 1, minimum=1) or 1, pages)
+        documents = suggestions.unlinked_documents(
+            session, framework.id, user, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
         for document in documents:
             if not can_manage_document(session, user, document):
                 continue
@@ -38,7 +45,12 @@ def index():
                 suggestions.suggest_for_document(session, document, user=user, framework=framework)
             )
     return render_template(
-        "suggestions/index.html", frameworks=frameworks, framework=framework, rows=rows
+        "suggestions/index.html",
+        frameworks=frameworks,
+        framework=framework,
+        rows=rows,
+        page=page,
+        pages=pages,
     )
 
 

@@ -203,3 +203,15 @@ def test_similar_by_shared_rare_words(runtime, library, make_user, login) -> Non
     with runtime.session() as s:
         found = similar_documents(s, s.get(Document, a))
     assert [f["document_id"] for f in found] == [b]
+
+
+def test_suggestion_page_is_paged(library, make_user, login, monkeypatch) -> None:
+    from evidence_app.suggestions import routes
+
+    fw, ids = library
+    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    web = login(make_user("admin"))
+    first = web.get(f"/suggestions/?framework_id={fw}").get_data(as_text=True)
+    second = web.get(f"/suggestions/?framework_id={fw}&page=2").get_data(as_text=True)
+    assert "第 1 / 2 页" in first and "扫描件007.pdf" in first and REPORT not in first
+    assert f"{REPORT}.pdf" in second and "扫描件007.pdf" not in second
