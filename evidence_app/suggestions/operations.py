@@ -183,15 +183,23 @@ _CACHE_LOCK = threading.Lock()
 
 
 def _model_key(session: Session, framework: Framework) -> tuple[Any, ...]:
+    """What the model is built from, in two aggregate queries: a re-import, an edited title,
+    name or scoring rule, an entry added or removed changes it."""
     entries = session.execute(
-        select(func.count(CatalogEntry.id), func.max(CatalogEntry.id)).where(
-            CatalogEntry.framework_id == framework.id
-        )
+        select(
+            func.count(CatalogEntry.id),
+            func.max(CatalogEntry.id),
+            func.sum(func.length(CatalogEntry.title)),
+            func.sum(func.length(CatalogEntry.code)),
+        ).where(CatalogEntry.framework_id == framework.id)
     ).one()
     indicators = session.execute(
-        select(func.count(Indicator.id), func.max(Indicator.id)).where(
-            Indicator.framework_id == framework.id
-        )
+        select(
+            func.count(Indicator.id),
+            func.max(Indicator.id),
+            func.sum(func.length(Indicator.name)),
+            func.sum(func.length(Indicator.scoring_rule)),
+        ).where(Indicator.framework_id == framework.id)
     ).one()
     return (framework.id, framework.updated_at, *entries, *indicators)
 

@@ -215,3 +215,16 @@ def test_suggestion_page_is_paged(library, make_user, login, monkeypatch) -> Non
     second = web.get(f"/suggestions/?framework_id={fw}&page=2").get_data(as_text=True)
     assert "第 1 / 2 页" in first and "扫描件007.pdf" in first and REPORT not in first
     assert f"{REPORT}.pdf" in second and "扫描件007.pdf" not in second
+
+
+def test_entry_model_follows_an_edited_title(runtime, library) -> None:
+    fw, ids = library
+    with runtime.unit_of_work() as s:
+        charter = _doc(s, runtime, fw, "学校章程.pdf", "").id
+        before = suggest_for_document(s, s.get(Document, charter))["suggestions"]
+        entry = s.scalars(select(CatalogEntry).where(CatalogEntry.code == "2.3.6-3")).one()
+        entry.title = "广东工程职业技术学院章程（核准稿）"
+    with runtime.session() as s:
+        after = suggest_for_document(s, s.get(Document, charter))["suggestions"]
+    assert "2.3.6-3" not in [x["code"] for x in before]
+    assert after[0]["code"] == "2.3.6-3"
