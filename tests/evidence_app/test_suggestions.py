@@ -74,6 +74,9 @@ def test_cli_json_shape(invoke, library) -> None:
         assert set(r["suggestions"][0]) >= {"code", "title", "score"}
     one = invoke("suggest", "--framework", fw, "--document", ids["report"], "--json")
     assert json.loads(one.output)[0]["suggestions"][0]["code"] == "1.1.1-1"
+    lines = invoke("suggest", "--framework", fw, "--document", ids["report"]).output.splitlines()
+    assert lines[0] == f"#{ids['report']} {REPORT}.pdf"
+    assert lines[1].split()[1:] == ["1.1.1-1", REPORT]
     neither = invoke("suggest", "--framework", fw)
     assert neither.exit_code == 1 and "--unlinked" in neither.output
 
