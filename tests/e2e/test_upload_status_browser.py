@@ -107,6 +107,9 @@ def test_upload_states_refusals_and_queue(server, browser, framework_fixtures, t
     )
     assert "已接收 53 个 · 拒收 2 个 · 可检索 53" in page.inner_text("#upload-summary")
     shot(page, "upload-status-02-searchable")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "upload-status-02-searchable-390")
+    page.set_viewport_size({"width": 1366, "height": 900})
 
     # the queue page counts and refreshes itself when more work arrives
     queue = context.new_page()
