@@ -46,6 +46,8 @@ BODY_CHARS = 3000
 HEAD_CHARS = 80
 CHUNK_CHARS = 40
 DEFAULT_LIMIT = 3
+MIN_SCORE = 0.02  # below this a file shares next to nothing with an entry
+RELATIVE_FLOOR = 0.25  # suggestions scoring under this share of the best are left out
 MAX_LIMIT = 20
 MAX_UNLINKED = 500  # files ranked in one `--unlinked` call or page
 
@@ -347,9 +349,13 @@ def suggest_for_document(
     query = file_query(name, folders, document_text(session, document.id))
     linked = {link.code for link in document.links}
     limit = max(1, min(limit, MAX_LIMIT))
-    for candidate, score in model.rank(query, allowed, limit + len(linked)):
+    ranked = model.rank(query, allowed, limit + len(linked))
+    floor = max(MIN_SCORE, RELATIVE_FLOOR * ranked[0][1]) if ranked else 0.0
+    for candidate, score in ranked:
         if candidate.code in linked:
             continue
+        if score < floor:  # a distant runner-up only distracts
+            break
         out["suggestions"].append(
             {
                 "code": candidate.code,

@@ -231,3 +231,11 @@ def test_entry_model_follows_an_edited_title(runtime, library) -> None:
         after = suggest_for_document(s, s.get(Document, charter))["suggestions"]
     assert "2.3.6-3" not in [x["code"] for x in before]
     assert after[0]["code"] == "2.3.6-3"
+
+
+def test_distant_runners_up_are_left_out(runtime, library) -> None:
+    fw, _ = library
+    with runtime.unit_of_work() as s:
+        photo = _doc(s, runtime, fw, "IMG_2031.jpg", "港澳籍学生名单 张三 李四 王五 共计三名")
+        found = suggest_for_document(s, photo, limit=3)["suggestions"]
+    assert [x["code"] for x in found] == ["3.4.3-2"]
