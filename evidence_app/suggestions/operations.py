@@ -7,8 +7,9 @@ names, the scoring rule); the file's query is its cleaned name, the folders it c
 and the start of its extracted text, the name weighted highest. The model of a framework
 is built once and kept in memory, keyed by what would change it.
 
-Similar documents: the same bytes, near-identical text (MinHash over the stored page text,
-as the audit's duplicate finding), else the rare words two documents share.
+Similar documents: the same bytes; near-identical text (the MinHash signatures the audit's
+duplicate finding stores, or the exact 5-gram Jaccard of the documents found by rare words);
+else the rare words two documents share.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ B = 0.5
 
 _CODE_PREFIX = re.compile(r"^\s*\d+(?:[.．]\d+)+(?:[-－—_]\d+)*[\s_、.．-]*")
 _NOISE = re.compile(
-    r"(?:IMG|DSCN?|VID|PXL|MVIMG|Screenshot|scan)[_\- ]?\d*"
+    r"(?<![A-Za-z])(?:IMG|DSCN?|VID|PXL|MVIMG|Screenshot|scan)[_\- ]?\d*(?![A-Za-z])"
     r"|扫描件|扫描|复印件|副本|新建文件夹|最终版|终稿|定稿|修改稿|\bcopy\b|\bfinal\b",
     re.IGNORECASE,
 )

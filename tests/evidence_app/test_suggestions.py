@@ -46,6 +46,7 @@ def library(runtime, make_framework):
 def test_clean_name_drops_code_noise_and_sequence_numbers() -> None:
     assert clean_name("2.3.4-1 扫描件IMG_2031 学校章程(1).pdf") == "学校章程"
     assert clean_name("dir/2021年招生明细表_副本.xlsx") == "2021年招生明细表"
+    assert clean_name("DSC0012.JPG") == "" and clean_name("VIDEO教学展示.mp4") == "VIDEO教学展示"
 
 
 def test_file_named_after_an_entry_gets_it_first(runtime, library) -> None:
