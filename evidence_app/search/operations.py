@@ -56,11 +56,10 @@ def search_documents(
         doc_ids = signed_ids if doc_ids is None else doc_ids & signed_ids
         if not doc_ids:
             return {"total": 0, "took_ms": 0.0, "hits": []}
-    visible = unarchived_document_ids(session)
-    if visible is not None:  # documents of archived frameworks stay out of every search
-        doc_ids = visible if doc_ids is None else doc_ids & visible
-        if not doc_ids:
-            return {"total": 0, "took_ms": 0.0, "hits": []}
+    restriction = leave_out_archived(session, framework_id, doc_ids)
+    if restriction is None:
+        return {"total": 0, "took_ms": 0.0, "hits": []}
+    framework_id, doc_ids = restriction
     result = runtime.search_index().search(
         SearchQuery(
             text=text,
@@ -131,17 +130,33 @@ def search_documents(
     return out
 
 
-def unarchived_document_ids(session: Session) -> set[int] | None:
-    """The documents outside archived frameworks while any framework is archived; None
-    (no restriction) otherwise."""
-    archived = select(Framework.id).where(Framework.archived_at.is_not(None))
-    if not session.scalar(select(archived.exists())):
-        return None
-    return set(
-        session.scalars(
-            select(Document.id).where(
-                Document.deleted.is_(False),
-                or_(Document.framework_id.is_(None), Document.framework_id.not_in(archived)),
-            )
-        )
+def leave_out_archived(
+    session: Session, framework_id: int | None, doc_ids: set[int] | None
+) -> tuple[int | None, set[int] | None] | None:
+    """The search's (framework_id, doc_ids) restriction with the documents of archived
+    frameworks left out (they stay in the index); None when nothing is left to search.
+
+    Cheap restrictions first: an archived framework's documents are left out by a
+    framework filter when one framework in use holds all the others, else by subtracting
+    them from an access restriction; a list of every visible document is the last resort."""
+    archived = set(session.scalars(select(Framework.id).where(Framework.archived_at.is_not(None))))
+    if not archived:
+        return framework_id, doc_ids
+    if framework_id is not None:
+        return None if framework_id in archived else (framework_id, doc_ids)
+    live = Document.deleted.is_(False)
+    hidden = set(
+        session.scalars(select(Document.id).where(live, Document.framework_id.in_(archived)))
     )
+    if not hidden:
+        return None, doc_ids
+    if doc_ids is not None:
+        left = doc_ids - hidden
+        return (None, left) if left else None
+    shown = live & or_(Document.framework_id.is_(None), Document.framework_id.not_in(archived))
+    holders = set(session.scalars(select(Document.framework_id).where(shown).distinct()))
+    if not holders:
+        return None
+    if len(holders) == 1 and None not in holders:
+        return holders.pop(), None
+    return None, set(session.scalars(select(Document.id).where(shown)))

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from evidence_app.documents.ingest import default_framework_id, ingest_files
+from evidence_app.frameworks.operations import archive_framework
+from evidence_app.search.operations import leave_out_archived
 from storage import AuditLog, CatalogEntry, Document, DocumentLink, Framework, Indicator
 
 
@@ -189,3 +191,29 @@ def test_the_cli_archives_and_deletes(runtime, two, invoke) -> None:
         assert s.get(Framework, fa) is None and s.get(Document, da).deleted
     assert [a.username for a in _actions(runtime, "framework.delete")] == ["system"]
     assert invoke("framework", "archive", "99999").exit_code != 0
+
+
+def test_search_leaves_archived_documents_out_however_it_is_restricted(
+    app, runtime, two, make_framework, make_user, token_for, tmp_path: Path
+) -> None:
+    (fa, da), (fb, db) = two["甲体系"], two["乙体系"]
+    fc = make_framework(name="丙体系", year=2024)["framework_id"]
+    path = tmp_path / "2.3.4-1 丙.txt"
+    path.write_text("迅达电梯订单班 丙体系", encoding="utf-8")
+    dc = ingest_files(runtime, [path], framework_id=fc).documents[0]["id"]
+    with runtime.unit_of_work() as s:
+        assert leave_out_archived(s, None, None) == (None, None)  # nothing archived: as asked
+        archive_framework(s, s.get(Framework, fa), None)
+    client, reader = app.test_client(), token_for(make_user("reviewer"))
+    assert _hits(client, reader) == sorted([db, dc])
+    with runtime.session() as s:
+        assert leave_out_archived(s, None, None) == (None, {db, dc})  # two in use: listed
+        assert leave_out_archived(s, None, {da, db}) == (None, {db})  # access: subtracted
+        assert leave_out_archived(s, None, {da}) is None
+        assert leave_out_archived(s, fa, None) is None
+        assert leave_out_archived(s, fb, {db}) == (fb, {db})
+    with runtime.unit_of_work() as s:
+        archive_framework(s, s.get(Framework, fc), None)
+    with runtime.session() as s:  # one framework in use: its filter is enough
+        assert leave_out_archived(s, None, None) == (fb, None)
+    assert _hits(client, reader) == [db]
