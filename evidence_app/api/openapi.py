@@ -384,6 +384,7 @@ SCHEMAS: dict[str, Any] = {
             "entries",
             "anomalies",
             "updated_at",
+            "archived",
         ],
         {
             "id": INTEGER,
@@ -394,6 +395,7 @@ SCHEMAS: dict[str, Any] = {
             "entries": INTEGER,
             "anomalies": INTEGER,
             "updated_at": STRING,
+            "archived": {**BOOLEAN, "description": "已归档：首页、上传和搜索中不显示"},
         },
     ),
     "Indicator": _object(

@@ -168,7 +168,7 @@ def framework_list(as_json: bool) -> None:
     for r in rows:
         click.echo(
             f"{r['id']:>4}  {r['name']}（{r['year'] or '—'}）三级指标 {r['indicators']}，"
-            f"条目 {r['entries']}，问题 {r['anomalies']}"
+            f"条目 {r['entries']}，问题 {r['anomalies']}" + ("（已归档）" if r["archived"] else "")
         )
 
 

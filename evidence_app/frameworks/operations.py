@@ -369,6 +369,7 @@ def list_frameworks(session: Session) -> list[dict[str, Any]]:
                 "entries": report["entries"],
                 "anomalies": len(report["anomalies"]),
                 "updated_at": fw.updated_at.isoformat(timespec="seconds"),
+                "archived": fw.archived_at is not None,
             }
         )
     return out

@@ -156,6 +156,8 @@ def test_the_api_archives_and_deletes(app, runtime, two, make_user, token_for) -
     client = app.test_client()
     archived = client.post(f"/api/v1/frameworks/{fa}/archive", headers=headers).get_json()
     assert archived["archived"] is True and archived["archived_at"]
+    listed = client.get("/api/v1/frameworks", headers=headers).get_json()["frameworks"]
+    assert {f["id"]: f["archived"] for f in listed} == {fa: True, two["乙体系"][0]: False}
     again = client.post(f"/api/v1/frameworks/{fa}/archive", headers=headers).get_json()
     assert again["archived_at"] == archived["archived_at"]  # archived once, audited once
     assert len(_actions(runtime, "framework.archive")) == 1
@@ -180,7 +182,10 @@ def test_the_api_archives_and_deletes(app, runtime, two, make_user, token_for) -
 def test_the_cli_archives_and_deletes(runtime, two, invoke) -> None:
     fa, da = two["甲体系"]
     assert f"已归档指标体系 #{fa} 甲体系" in invoke("framework", "archive", str(fa)).output
+    listed = invoke("framework", "list").output
+    assert "甲体系（2023）" in listed and "（已归档）" in listed
     assert f"已恢复指标体系 #{fa} 甲体系" in invoke("framework", "unarchive", str(fa)).output
+    assert "（已归档）" not in invoke("framework", "list").output
     asked = invoke("framework", "delete", str(fa), input="n\n")
     assert "上传到其中的材料 1 份" in asked.output and asked.exit_code != 0
     with runtime.session() as s:
