@@ -526,7 +526,7 @@ def plan_package(session: Session, framework_id: int) -> PackagePlan:
                 doc.sha256,
                 REVIEW_LABELS.get(doc.review_status, doc.review_status),
                 state,
-                signed_text(doc.signature_count, doc.signatures),
+                signed_text(doc.signature_count, doc.signatures, doc.file_type),
             )
         )
 

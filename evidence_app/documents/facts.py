@@ -52,10 +52,14 @@ def signature_summary(version: DocumentVersion | None) -> dict[str, Any]:
     return {"count": version.signature_count, "signers": signers(version.signatures)}
 
 
-def signed_text(count: int, signatures: list[dict[str, Any]] | None) -> str:
-    """是（signers） or 否, for the catalog's 电子签章 column."""
+#: the file types whose signatures are looked for; for others the catalog says 不适用
+SIGNABLE_TYPES = ("pdf", "ofd")
+
+
+def signed_text(count: int, signatures: list[dict[str, Any]] | None, file_type: str = "") -> str:
+    """是（signers）, 否, or 不适用 (a type never checked), for the catalog's 电子签章 column."""
     if not count:
-        return "否"
+        return "否" if not file_type or file_type in SIGNABLE_TYPES else "不适用"
     names = "、".join(signers(signatures))
     return f"是（{names}）" if names else "是"
 
