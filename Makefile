@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# the suite runs on two processes, a test file per process at a time (module-scoped servers
+# stay in one process); PYTEST_ARGS="-n 0" runs it in one
+PYTEST_ARGS ?= -n 2 --dist loadfile
 # Debian packages the tests need: Chromium for browser tests, a CJK font for screenshots,
 # catdoc for legacy .doc files.
 DEB_TEST_PKGS := chromium fonts-wqy-zenhei catdoc
