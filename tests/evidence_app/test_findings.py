@@ -179,6 +179,38 @@ def test_same_document_linked_under_two_indicators(session, runtime, framework_i
     assert c.id == b.id
 
 
+def test_near_copies_form_one_cluster_after_the_exact_copies(
+    session, runtime, framework_id
+) -> None:
+    from storage import CatalogEntry
+
+    def entry(code: str) -> CatalogEntry:
+        return session.query(CatalogEntry).filter_by(framework_id=framework_id, code=code).one()
+
+    text = es.random_text("report", 3000)
+    near = [
+        es.text_document(session, runtime, framework_id, f"{c}.txt", text + suffix, entry=entry(c))
+        for c, suffix in (("2.4.3-1", ""), ("2.6.2-1", "。附件一"), ("3.1.2-1", "。附件二三"))
+    ]
+    same = es.random_text("exact")
+    copies = [
+        es.text_document(session, runtime, framework_id, f"{c}.txt", same, entry=entry(c))
+        for c in ("2.5.1-1", "2.5.2-1")
+    ]
+    session.commit()
+    dups = [
+        f
+        for f in compute_findings(session, framework_id, today=es.TODAY)
+        if f.kind == "duplicate_document"
+    ]
+    assert [f.extra["match"] for f in dups] == ["bytes", "text"]
+    assert dups[0].documents == [d.id for d in copies]
+    assert dups[1].documents == [d.id for d in near]  # one item for the three, not 3 pairs
+    assert dups[1].codes == ["2.4.3-1", "2.6.2-1", "3.1.2-1"]
+    assert f"3 个文件 #{near[0].id}、#{near[1].id}、#{near[2].id} 内容几乎相同" in dups[1].detail
+    assert 0.9 < dups[1].extra["similarity"] < 1
+
+
 def test_near_duplicates_under_one_indicator_are_not_findings(
     session,
     runtime,
@@ -309,22 +341,26 @@ def test_findings_on_files_through_the_real_ingestion(
         if f.kind in kinds
     ]
     assert found == [
+        (  # the exact copy first, then the near one
+            "duplicate_document",
+            ["2.6.3-1", "2.6.4-1"],
+            sorted([ids["2.6.3-1 雇主满意度.txt"], ids["2.6.4-1 教师满意度.txt"]]),
+        ),
         (
             "duplicate_document",
             ["2.6.1-1", "2.6.2-1"],
             sorted([ids["2.6.1-1 创业率统计.txt"], ids["2.6.2-1 毕业生满意度调查.txt"]]),
-        ),
-        (
-            "duplicate_document",
-            ["2.6.3-1", "2.6.4-1"],
-            sorted([ids["2.6.3-1 雇主满意度.txt"], ids["2.6.4-1 教师满意度.txt"]]),
         ),
         ("unreadable_document", ["2.4.1-1"], [ids["2.4.1-1 工位统计.pdf"]]),
         ("unreadable_document", ["2.5.3-1"], [ids["2.5.3-1 企业经历.txt"]]),
         ("unmatched_document", ["9.9.9-1"], [ids["9.9.9-1 不存在的材料.txt"]]),
         ("ocr_only", ["2.7.1-1"], [docx_id]),
     ]
-    dup = next(f for f in compute_findings(session, framework_id) if f.kind == "duplicate_document")
+    dup = next(
+        f
+        for f in compute_findings(session, framework_id)
+        if f.kind == "duplicate_document" and f.extra["match"] == "text"
+    )
     assert "相似度 0.98" in dup.detail  # 391 of 401 shingles shared
     assert session.get(Document, ids["2.4.2-1 实践学时.txt"]).status == "indexed"
 

@@ -58,7 +58,7 @@ def _duplicate_findings(
             f"（文件 {files}）",
             f"/documents/{ids[0]}",
             extra={"similarity": 1.0, "match": "bytes"},
-            order=(ids[0], 0),
+            order=(0, 0, ids[0]),
         )
 
     # numpy loads here, not with the web app (a worker reading PDFs never needs it)
@@ -91,22 +91,53 @@ def _duplicate_findings(
     ]
     need = sorted({i for pair in candidates for i in pair})
     exact = {doc_id: shingle_hashes(text) for doc_id, text in _document_texts(session, need)}
+    pairs: dict[tuple[int, int], float] = {}
     for a, b in sorted(candidates):
         similarity = jaccard(exact[a], exact[b])
-        if similarity < threshold:
+        if similarity >= threshold:
+            pairs[(a, b)] = similarity
+    # one finding per cluster of near copies (a, b, c alike: one item, not three pairs),
+    # after the exact copies, the most alike first
+    for ids, low, high in _clusters(pairs):
+        codes, indicators = _link_codes(coverage, ids)
+        if len(indicators) < 2:
             continue
-        codes, indicators = _link_codes(coverage, [a, b])
-        shown = f"{similarity:.2f}"
+        shown = f"{low:.2f}" if round(low, 2) == round(high, 2) else f"{low:.2f}–{high:.2f}"
+        files = "、".join(f"#{i}" for i in ids)
+        what = f"文件 #{ids[0]} 与 #{ids[1]}" if len(ids) == 2 else f"{len(ids)} 个文件 {files}"
         yield Finding(
             "duplicate_document",
             "high",
             codes,
-            [a, b],
-            f"文件 #{a} 与 #{b} 内容几乎相同（相似度 {shown}），用于不同指标：{'、'.join(codes)}",
-            f"/documents/{a}",
-            extra={"similarity": round(similarity, 4), "match": "text"},
-            order=(a, b),
+            ids,
+            f"{what} 内容几乎相同（相似度 {shown}），用于不同指标：{'、'.join(codes)}",
+            f"/documents/{ids[0]}",
+            extra={"similarity": round(low, 4), "match": "text"},
+            order=(1, -high, ids[0]),
         )
+
+
+def _clusters(pairs: dict[tuple[int, int], float]) -> list[tuple[list[int], float, float]]:
+    """Connected groups of similar documents: (ids, lowest and highest pair similarity)."""
+    parent: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        parent.setdefault(i, i)
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in sorted(parent):
+        groups[root(i)].append(i)
+    out = []
+    for ids in groups.values():
+        values = [v for (a, b), v in pairs.items() if root(a) == root(ids[0])]
+        out.append((ids, min(values), max(values)))
+    return out
 
 
 def _signatures(session: Session, doc_ids: list[int]) -> dict[int, Any]:
