@@ -110,7 +110,12 @@ def _as_of() -> date:
 def index():
     session = db_session()
     framework_id = _framework_or_404(session)
-    frameworks = session.execute(select(Framework.id, Framework.name).order_by(Framework.id.desc()))
+    # the picker lists frameworks in use, and the one asked for even when archived
+    frameworks = session.execute(
+        select(Framework.id, Framework.name)
+        .where(Framework.archived_at.is_(None) | (Framework.id == framework_id))
+        .order_by(Framework.id.desc())
+    )
     frameworks = [tuple(r) for r in frameworks]
     if framework_id is None:
         return render_template("coverage/index.html", cov=None, frameworks=frameworks)

@@ -137,3 +137,24 @@ def test_auditor_gaps_match_the_coverage_page(world, login) -> None:
     assert claimed == group.count('<li data-kind="score_without_evidence"')
     assert missing == int(re.search(r'data-figure="entries_missing">(\d+)<', page).group(1))
     assert "#finding-score_without_evidence" in gaps
+
+
+def test_an_archived_framework_leaves_the_coverage_picker_and_says_so(
+    world, login, runtime, make_framework, framework_fixtures
+) -> None:
+    from evidence_app.frameworks.operations import archive_framework
+    from storage import Framework
+
+    newer = make_framework(framework_fixtures / "A类规划自评打分表.xlsx", name="新一轮自评")[
+        "framework_id"
+    ]
+    with runtime.unit_of_work() as s:
+        archive_framework(s, s.get(Framework, world["fw"]), None)
+    client = login(world["users"]["auditor"])
+    picker = client.get("/coverage").get_data(as_text=True)
+    assert f'<option value="{world["fw"]}"' not in picker and "新一轮自评" in picker
+    # asked for by id it still opens, and its tree page says it is archived
+    assert client.get(f"/coverage?framework={world['fw']}").status_code == 200
+    tree = client.get(f"/frameworks/{world['fw']}").get_data(as_text=True)
+    assert "该指标体系已于" in tree and "归档" in tree
+    assert "该指标体系已于" not in client.get(f"/frameworks/{newer}").get_data(as_text=True)
