@@ -3,7 +3,7 @@
 Suggestions rank a framework's catalog entries (and the leaf indicators that have none) by
 how well a file fits them: BM25 over character bigrams and jieba words. Each candidate is a
 bag of weighted fields (the entry's title, its indicator's name, the parent indicators'
-names, the scoring rule); the file's query is its cleaned name, the folders it came from
+names, the scoring rule, the responsible department); the file's query is its cleaned name, the folders it came from
 and the start of its extracted text, the name weighted highest. The model of a framework
 is built once and kept in memory, keyed by what would change it.
 
@@ -54,7 +54,7 @@ MAX_UNLINKED = 500  # files ranked in one `--unlinked` call or page
 
 # query part -> weight of each of its terms
 NAME_WEIGHT = 3.0
-FOLDER_WEIGHT = 1.0
+FOLDER_WEIGHT = 1.5
 HEAD_WEIGHT = 3.0
 BODY_WEIGHT = 0.2
 # candidate field -> weight of its terms in the candidate's bag
@@ -62,6 +62,7 @@ TITLE_FIELD = 3.0
 INDICATOR_FIELD = 1.0
 PARENT_FIELD = 0.4
 RULE_FIELD = 0.3
+DEPARTMENT_FIELD = 2.0
 K1 = 1.2
 B = 0.5
 
@@ -194,6 +195,7 @@ def _model_key(session: Session, framework: Framework) -> tuple[Any, ...]:
             func.max(CatalogEntry.id),
             func.sum(func.length(CatalogEntry.title)),
             func.sum(func.length(CatalogEntry.code)),
+            func.sum(func.length(CatalogEntry.department)),
         ).where(CatalogEntry.framework_id == framework.id)
     ).one()
     indicators = session.execute(
@@ -202,6 +204,7 @@ def _model_key(session: Session, framework: Framework) -> tuple[Any, ...]:
             func.max(Indicator.id),
             func.sum(func.length(Indicator.name)),
             func.sum(func.length(Indicator.scoring_rule)),
+            func.sum(func.length(Indicator.department)),
         ).where(Indicator.framework_id == framework.id)
     ).one()
     return (framework.id, framework.updated_at, *entries, *indicators)
@@ -245,11 +248,19 @@ def _build_model(session: Session, framework_id: int) -> EntryModel:
             parent = indicators.get(parent.parent_id) if parent.parent_id else None
         return " ".join(names)
 
+    def department(indicator: Indicator) -> str:
+        """The responsible department (责任部门): a folder named by department points to it."""
+        node: Indicator | None = indicator
+        while node is not None and not node.department:
+            node = indicators.get(node.parent_id) if node.parent_id else None
+        return node.department if node is not None else ""
+
     def indicator_parts(indicator: Indicator) -> list[tuple[str, float]]:
         return [
             (indicator.name, INDICATOR_FIELD),
             (parents(indicator), PARENT_FIELD),
             (indicator.scoring_rule, RULE_FIELD),
+            (department(indicator), DEPARTMENT_FIELD),
         ]
 
     candidates: list[Candidate] = []
@@ -263,7 +274,10 @@ def _build_model(session: Session, framework_id: int) -> EntryModel:
         indicator = indicators[entry.indicator_id]
         with_entries.add(indicator.id)
         candidates.append(Candidate(entry.code, entry.title, indicator.id, entry.id))
-        bags.append(_weighted([(entry.title, TITLE_FIELD), *indicator_parts(indicator)]))
+        parts = indicator_parts(indicator)
+        if entry.department:  # the entry's own department replaces its indicator's
+            parts[-1] = (entry.department, DEPARTMENT_FIELD)
+        bags.append(_weighted([(entry.title, TITLE_FIELD), *parts]))
     has_children = {i.parent_id for i in indicators.values() if i.parent_id}
     for indicator in sorted(indicators.values(), key=lambda i: (i.position, i.id)):
         if indicator.id in with_entries or indicator.id in has_children:

@@ -14,7 +14,7 @@ from evidence_app.suggestions.operations import (
     similar_documents,
     suggest_for_document,
 )
-from storage import AuditLog, CatalogEntry, Document, DocumentPage, TextSignature
+from storage import AuditLog, CatalogEntry, Document, DocumentPage, Indicator, TextSignature
 from tests.factories import add_document, limit_scope
 
 REPORT = "2022年专业设置与区域重点产业匹配度报告"  # 1.1.1-1
@@ -240,3 +240,23 @@ def test_distant_runners_up_are_left_out(runtime, library) -> None:
         photo = _doc(s, runtime, fw, "IMG_2031.jpg", "港澳籍学生名单 张三 李四 王五 共计三名")
         found = suggest_for_document(s, photo, limit=3)["suggestions"]
     assert [x["code"] for x in found] == ["3.4.3-2"]
+
+
+def test_a_department_folder_points_to_its_indicators(runtime, library) -> None:
+    fw, _ = library
+    with runtime.unit_of_work() as s:
+        indicator = s.scalars(select(Indicator).where(Indicator.code == "2.1.4")).one()
+        indicator.department = "教务处"
+        loose = _doc(s, runtime, fw, "实施方案.docx", "")
+        filed = _doc(s, runtime, fw, "实施方案.docx", "")
+        filed.source_path = "教务处/实施方案.docx"
+        s.flush()
+        without = suggest_for_document(s, loose)["suggestions"]
+        within = suggest_for_document(s, filed)["suggestions"]
+
+    def ours(found):
+        return [x["code"] for x in found if x["code"].startswith("2.1.4-")]
+
+    # 实施方案 alone: one of 教务处's entries; from its folder: its entries come first
+    assert ours(without) == ["2.1.4-8"]
+    assert [x["code"] for x in within][:2] == ["2.1.4-8", "2.1.4-4"]
