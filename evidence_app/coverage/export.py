@@ -592,8 +592,13 @@ def catalog_xlsx(plan: PackagePlan) -> bytes:
     ws = first_sheet(wb)
     ws.title = CATALOG_NAME
     ws.append(CATALOG_HEADER)
+    file_column = CATALOG_HEADER.index("文件") + 1
     for row in plan.catalog:
         ws.append(_catalog_values(row))
+        if row.sha256:  # a file in the package: the cell opens it (relative to the workbook)
+            cell = ws.cell(row=ws.max_row, column=file_column)
+            cell.hyperlink = row.path
+            cell.style = "Hyperlink"
     style_sheet(ws, [10, 30, 12, 50, 60, 6, 66, 10, 12, 24])
     buf = io.BytesIO()
     save_workbook(wb, buf)

@@ -227,6 +227,10 @@ def test_evidence_package(invoke, runtime, framework_id, evidence, tmp_path) -> 
         xlsx = load_workbook(io.BytesIO(zf.read("佐证材料目录.xlsx")))
         docx = WordDocument(io.BytesIO(zf.read("佐证材料目录.docx")))
 
+    # every file's cell opens it: a link relative to the workbook, to a member that exists
+    links = [c.hyperlink.target for c in xlsx.active["E"][1:] if c.hyperlink is not None]
+    assert links and set(links) <= set(files)
+    assert all(c.hyperlink is None for c in xlsx.active["E"][1:] if c.value == "缺失")
     rows = list(xlsx.active.iter_rows(values_only=True))
     assert rows[0] == (
         "指标编号",
