@@ -74,6 +74,8 @@ def accept():
     picks = _picks()
     back = local_target(request.form.get("next"), url_for("suggestions.index"))
     if not picks:
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify({"linked": [], "refused": ["请先勾选要采用的建议"]}), 400
         flash("请先勾选要采用的建议。", "error")
         return redirect(back)
     linked, refused = [], []
@@ -89,11 +91,24 @@ def accept():
             refused.append(f"{document.title}：{e}")
             continue
         linked.append(f"{document.title} → {code}")
+    if request.accept_mimetypes.best == "application/json":  # the upload page's buttons
+        return jsonify({"linked": linked, "refused": refused}), 200 if linked else 400
     if linked:
         flash(f"已关联 {len(linked)} 个文件：" + "；".join(linked[:5]), "success")
     if refused:
         flash("未关联：" + "；".join(refused[:5]), "error")
     return redirect(back)
+
+
+@bp.get("/documents/<int:document_id>")
+@require("manage_documents")
+def for_document(document_id: int):
+    """A file's suggestions as JSON, for the upload page's 未匹配 rows (signed-in staff)."""
+    session = db_session()
+    document = get_or_404(Document, document_id)
+    if document.deleted or not can_manage_document(session, acting_user(), document):
+        forbid("manage_document")
+    return jsonify(suggestions.suggest_for_document(session, document, user=acting_user()))
 
 
 # -- the document page's sections (called from templates/documents/detail.html) ---------------

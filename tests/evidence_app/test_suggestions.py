@@ -260,3 +260,29 @@ def test_a_department_folder_points_to_its_indicators(runtime, library) -> None:
     # 实施方案 alone: one of 教务处's entries; from its folder: its entries come first
     assert ours(without) == ["2.1.4-8"]
     assert [x["code"] for x in within][:2] == ["2.1.4-8", "2.1.4-4"]
+
+
+def test_upload_page_buttons_suggest_and_accept_as_json(runtime, library, make_user, login) -> None:
+    fw, ids = library
+    web = login(make_user("staff"))
+    page = web.get("/upload").get_data(as_text=True)
+    assert 'data-suggest-url="/suggestions/documents/0"' in page
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    found = web.get(
+        f"/suggestions/documents/{ids['report']}", headers={"Accept": "application/json"}
+    )
+    assert found.get_json()["suggestions"][0]["code"] == "1.1.1-1"
+    json_headers = {"Accept": "application/json", "X-CSRFToken": csrf}
+    ok = web.post(
+        "/suggestions/accept", data={"one": f"{ids['report']}:1.1.1-1"}, headers=json_headers
+    )
+    assert ok.status_code == 200 and ok.get_json()["linked"] == [f"{REPORT} → 1.1.1-1"]
+    again = web.post(
+        "/suggestions/accept", data={"one": f"{ids['report']}:1.1.1-1"}, headers=json_headers
+    )
+    assert again.status_code == 400 and "已经关联到 1.1.1-1" in again.get_json()["refused"][0]
+
+    limited = make_user("staff", "limited")
+    limit_scope(runtime, limited, fw, ["2.1.4"])
+    other = login(limited).get(f"/suggestions/documents/{ids['scan']}")
+    assert other.status_code == 403

@@ -88,7 +88,45 @@
           .then(function (res) { note.textContent = res[0] ? "已关联到 " + res[1].linked : res[1].error; note.className = res[0] ? "state-done" : "state-error"; })
           .catch(function () { note.textContent = "网络错误"; });
       });
-      return wrap;
+      var cell = el("div");
+      cell.appendChild(wrap);
+      suggestionsFor(doc, cell, note);
+      return cell;
+    }
+
+    // 建议条目: the entries the file's name fits best, one click (采用) to link
+    function suggestionsFor(doc, cell, note) {
+      var url = form.getAttribute("data-suggest-url");
+      if (!url) return;
+      fetch(url.replace(/\/0$/, "/" + doc.id), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (!body || !body.suggestions || !body.suggestions.length) return;
+          var box = el("div", null, "suggestions");
+          box.appendChild(el("span", "建议：", "muted"));
+          body.suggestions.forEach(function (s) {
+            var button = el("button", "采用 " + s.code + " " + s.title, "small");
+            button.type = "button";
+            button.addEventListener("click", function () { accept(doc, s.code, box, note); });
+            box.appendChild(button);
+          });
+          cell.appendChild(box);
+        })
+        .catch(function () { /* suggestions are a help: the code field still works */ });
+    }
+
+    function accept(doc, code, box, note) {
+      var body = new FormData();
+      body.append("one", doc.id + ":" + code);
+      body.append("csrf_token", csrfToken(form));
+      fetch(form.getAttribute("data-accept-url"), { method: "POST", body: body, headers: { "Accept": "application/json", "X-CSRFToken": csrfToken(form) }, credentials: "same-origin" })
+        .then(function (r) { return r.json().then(function (j) { return [r.ok, j]; }); })
+        .then(function (res) {
+          note.textContent = res[0] ? "已关联到 " + code : (res[1].refused || []).join("；") || res[1].error;
+          note.className = res[0] ? "state-done" : "state-error";
+          if (res[0]) Array.prototype.forEach.call(box.querySelectorAll("button"), function (b) { b.disabled = true; });
+        })
+        .catch(function () { note.textContent = "网络错误"; });
     }
 
     // -- states ------------------------------------------------------------------------
