@@ -66,6 +66,10 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/frameworks/{fw}/marks"): {"admin", "reviewer", "auditor"},
     ("GET", "/frameworks/{fw}/marks.xlsx"): {"admin", "reviewer", "auditor"},
     ("GET", "/requests"): {"admin", "staff"},
+    # 建议条目 for unlinked files (evidence_app/suggestions)
+    ("GET", "/suggestions/"): {"admin", "staff"},
+    ("GET", "/suggestions/documents/{doc}"): {"admin", "staff"},
+    ("POST", "/suggestions/accept"): {"admin", "staff"},
 }
 PUBLIC = {
     ("GET", "/login"),
@@ -128,6 +132,7 @@ def test_every_route_is_in_the_matrix(app) -> None:
         "/documents/{document_id}/links/{link_id}/delete": "/documents/{doc}/links/{link}/delete",
         "/documents/{document_id}/retry": "/documents/{doc}/retry",
         "/documents/{document_id}/delete": "/documents/{doc}/delete",
+        "/suggestions/documents/{document_id}": "/suggestions/documents/{doc}",
         "/admin/users/{user_id}": "/admin/users/{uid}",
         "/admin/experts/{expert_id}/revoke": "/admin/experts/1/revoke",
         "/expert/indicators/{indicator_id}": "/expert/indicators/{leaf}",
