@@ -617,17 +617,7 @@ def catalog_docx(plan: PackagePlan) -> bytes:
     for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
         setattr(section, side, Cm(1.5))
     doc.add_heading(f"{CATALOG_NAME}：{plan.framework_name}", level=1)
-    header = [
-        "指标",
-        "条目编号",
-        "条目名称",
-        "文件",
-        "页数",
-        "SHA-256",
-        "审核状态",
-        "状态",
-        "电子签章",
-    ]
+    header = ["指标", *CATALOG_HEADER[2:]]  # the indicator's code and name in one column
     table = doc.add_table(rows=1, cols=len(header))
     table.style = "Table Grid"
     for cell, text in zip(table.rows[0].cells, header, strict=True):
