@@ -60,7 +60,9 @@ def _picks() -> list[tuple[int, str]]:
     out = []
     for value in values[: suggestions.MAX_UNLINKED]:
         doc_id, _, code = value.partition(":")
-        if doc_id.isdigit() and 0 < int(doc_id) <= MAX_ID and code.strip():
+        if not (doc_id.isascii() and doc_id.isdigit() and len(doc_id) <= 12):
+            continue  # not an id (a huge or non-ASCII number would not even convert)
+        if 0 < int(doc_id) <= MAX_ID and code.strip():
             out.append((int(doc_id), code.strip()[:40]))
     return out
 

@@ -155,6 +155,9 @@ def test_limited_staff_cannot_accept_outside_scope(runtime, library, make_user, 
         data={"csrf_token": csrf, "one": f"{ids['report']}:1.1.1-1"},
     )
     web.post("/suggestions/accept", data={"csrf_token": csrf, "one": f"{ids['linked']}:2.1.4-1"})
+    for junk in ("²:2.1.4-1", "9" * 5000 + ":2.1.4-1", "x:y", ":"):
+        refused = web.post("/suggestions/accept", data={"csrf_token": csrf, "one": junk})
+        assert refused.status_code == 302
     with runtime.session() as s:
         assert s.get(Document, ids["report"]).links == []
         assert [link.code for link in s.get(Document, ids["linked"]).links] == ["2.3.4-1"]
