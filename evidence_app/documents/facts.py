@@ -84,4 +84,10 @@ def signature_rows(version: DocumentVersion | None) -> list[dict[str, str]]:
 def metadata_rows(version: DocumentVersion | None) -> list[tuple[str, str]]:
     """(label, value) of the metadata the file has, in ``METADATA_LABELS``' order."""
     meta = (version.file_metadata or {}) if version is not None else {}
-    return [(label, str(meta[key])) for key, label in METADATA_LABELS.items() if meta.get(key)]
+    rows = [(label, str(meta[key])) for key, label in METADATA_LABELS.items() if meta.get(key)]
+    turned = meta.get("rotated_pages")
+    if isinstance(turned, dict) and turned:
+        pages = sorted(turned.items(), key=lambda item: int(item[0]))
+        shown = "、".join(f"第 {n} 页（{int(deg)}°）" for n, deg in pages[:20])
+        rows.append(("自动转正", shown + ("等" if len(pages) > 20 else "")))
+    return rows

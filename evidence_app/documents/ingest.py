@@ -775,19 +775,25 @@ def process_documents(
                 document.status_reason = found.reason
                 document.page_count = len(found.pages)
                 document.ocr_pages = sum(1 for p in found.pages if p.source == "ocr")
-                _store_facts(document.current, w.sha256, found.facts)
+                _store_facts(document.current, w.sha256, found.facts, found.pages)
                 record_pages(session, document.id, found.pages)
         del results
 
 
-def _store_facts(version: DocumentVersion | None, sha256: str | None, facts: FileFacts) -> None:
+def _store_facts(
+    version: DocumentVersion | None, sha256: str | None, facts: FileFacts, pages: list[Any]
+) -> None:
     """Signatures and metadata on the version that was read (not on a newer one that came
-    in meanwhile: its own processing follows)."""
+    in meanwhile: its own processing follows), with the pages OCR turned upright."""
     if version is None or version.blob_sha256 != sha256:
         return
     version.signature_count = facts.signature_count
     version.signatures = list(facts.signatures)
-    version.file_metadata = dict(facts.metadata)
+    metadata: dict[str, Any] = dict(facts.metadata)
+    turned = {str(p.number): p.rotation for p in pages if getattr(p, "rotation", 0)}
+    if turned:
+        metadata["rotated_pages"] = turned
+    version.file_metadata = metadata
 
 
 def _store_pages(session: Session, document: Document, pages: list[Any]) -> None:

@@ -137,3 +137,7 @@ def test_uploaded_rotated_photos_are_found_by_a_phrase(
     assert result.exit_code == 0, result.output
     hits = json.loads(result.output)["hits"]
     assert sorted((h["code"], h["pages"]) for h in hits) == [("2.3.5-2", [1]), ("2.3.5-3", [1])]
+    # the turn is kept with the version and shown on the document page
+    sideways = next(h for h in hits if h["code"] == "2.3.5-2")
+    page_html = client.get(f"/documents/{sideways['document_id']}").get_data(as_text=True)
+    assert "自动转正" in page_html and "第 1 页（270°）" in page_html
