@@ -78,8 +78,13 @@ PAGES = {
         "/admin/audit",
         "/admin/users",
         "/tasks",
+        "/documents/1",
+        "/documents/1/view?page=1&q=订单班",
+        "/suggestions/",
+        "/admin/settings",
+        "/admin/experts",
     ],
-    "staff1": ["/", "/tasks", "/coverage", "/upload"],
+    "staff1": ["/", "/tasks", "/coverage", "/upload", "{indicator}", "/requests"],
     "reviewer1": ["/", "/coverage", "/search?q=学徒制"],
     "auditor1": ["/", "/coverage", "/admin/audit"],
 }
@@ -104,7 +109,10 @@ def test_role_pages_accessible_and_hold_at_390(library, browser, user: str) -> N
         home = page.content()
         for marker in NEXT[user]:
             assert marker in home, (user, marker)
+        page.goto(base + "/frameworks/1")
+        indicator = page.get_attribute(".tree .leaf a", "href")
         for path in PAGES[user]:
+            path = path.format(indicator=indicator)
             response = page.goto(base + path)
             assert response is not None and response.status == 200, (user, path)
             slug = re.sub(r"[^a-z0-9]+", "_", path.split("?")[0]).strip("_") or "home"
