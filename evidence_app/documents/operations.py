@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evidence_app.admin import audit
+from evidence_app.auth.permissions import scoped_indicator_ids
 from evidence_app.documents.ingest import document_summary, resolve_code
 from evidence_app.documents.versions import add_document_version
 from evidence_app.runtime import Runtime
@@ -64,6 +65,10 @@ def link_by_code(
         raise DocumentError(f"本指标体系中没有编号为 {code} 的佐证条目或指标")
     target = entry or indicator
     assert target is not None
+    # the one scope: limited staff link only inside their indicators, as they upload
+    scope = scoped_indicator_ids(session, user) if user is not None else None
+    if scope is not None and (entry.indicator_id if entry else target.id) not in scope:
+        raise DocumentError(f"编号 {code} 属于您负责范围以外的指标，不能关联")
     for link in document.links:
         if (entry is not None and link.entry_id == entry.id) or (
             entry is None and indicator is not None and link.indicator_id == indicator.id

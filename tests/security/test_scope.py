@@ -70,3 +70,23 @@ def test_other_documents_are_not_named_on_indicator_and_queue_pages(
         page = scoped["web"].get(url)
         assert page.status_code == 200, url
         assert "秘密名单" not in page.get_data(as_text=True), url
+
+
+def test_linking_by_code_stays_inside_the_scope(scoped) -> None:
+    """The 添加关联 form (and its JSON answer) refuses a code of another indicator, as the
+    upload does; a code inside the scope links."""
+    accepted = _upload(scoped, "专业设置说明.txt", "专业设置说明".encode())
+    [doc] = accepted["documents"]
+    web = scoped["web"]
+    outside = web.post(
+        f"/documents/{doc['id']}/links",
+        data={"code": "2.3.4-1"},
+        headers={"Accept": "application/json"},
+    )
+    assert outside.status_code == 400 and "范围以外" in outside.get_json()["error"]
+    inside = web.post(
+        f"/documents/{doc['id']}/links",
+        data={"code": "1.1.1-1"},
+        headers={"Accept": "application/json"},
+    )
+    assert inside.status_code == 200 and inside.get_json()["linked"] == "1.1.1-1"
