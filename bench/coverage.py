@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
+from evidence_app.auth.users import create_user  # noqa: E402
 from evidence_app.coverage.export import coverage_report  # noqa: E402
 from evidence_app.coverage.findings import compute_findings  # noqa: E402
+from evidence_app.coverage.next_steps import next_steps  # noqa: E402
 from evidence_app.coverage.operations import compute_coverage  # noqa: E402
 from evidence_app.frameworks.operations import import_framework_file  # noqa: E402
 from storage import (  # noqa: E402
@@ -181,6 +183,15 @@ def main() -> None:
                     "render coverage JSON",
                     timed(lambda: json.dumps(cov.as_json(), ensure_ascii=False), args.runs),
                 )
+                # the home page's 下一步 for each role (a new user: responsible for nothing,
+                # so staff get every missing entry)
+                for role in ("admin", "staff", "reviewer", "auditor"):
+                    user = create_user(s, f"bench-{role}", "bench-password-9", role)
+                    s.flush()
+                    report(
+                        f"home 下一步 ({role})",
+                        timed(lambda user=user: next_steps(s, user), args.runs),
+                    )
                 report(
                     "compute + render",
                     timed(
