@@ -3,6 +3,8 @@
     .venv/bin/python bench/quality.py                 # full corpus and query set
     .venv/bin/python bench/quality.py --quick         # the regression test's slice (seeds only)
     .venv/bin/python bench/quality.py --json out.json --systems ours-whoosh,fts5-trigram
+    .venv/bin/python bench/quality.py --systems ours-whoosh,ours-postgres \
+        --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 Corpus (deterministic, nothing copied into the repository): the two seed texts in
 ``../shared/seeds`` (each row of the self-assessment table is a document titled with its
@@ -16,9 +18,12 @@ single words (jieba dictionary words found in 2-30 % of the documents, the frame
 title terms, words jieba's HMM makes up), multi-word (2-3 words of one document, ANDed),
 quoted phrases (a 4-10 character span of a document, word boundaries ignored), known items
 (a document number such as 粤府〔2021〕28号, an evidence title or a sentence fragment found in
-exactly one document) and mixed Chinese/Latin/digits (BIM, 2022年, 1+X证书, 1.1.1-3, a Latin
-word with a Chinese one). The words of the issue (产教融合, 双师型, 迅达电梯订单班, ...) are
-always in when the corpus has them.
+exactly one document), mixed Chinese/Latin/digits (BIM, 2022年, 1+X证书, 1.1.1-3, a Latin
+word with a Chinese one) and identifiers found anywhere in the corpus (document numbers with
+their issuer as written, with other brackets (粤府[2021]28号 for 粤府〔2021〕28号) and bare
+(〔2021〕28号), dates, numbers with a unit such as 30号, codes of letters and digits such as
+GB/T 7714-2015; held by one document, an identifier is a known item too). The words of the
+issue (产教融合, 双师型, 迅达电梯订单班, ...) are always in when the corpus has them.
 
 Ground truth, from the text alone: a document's text is its title and pages, NFKC-normalised
 and lowercased; in text from a PDF a line break between two Han characters is removed (the
@@ -26,7 +31,10 @@ page wrapped the line inside a word, the reader sees one word; in other files a 
 ends a paragraph or row and stays). A document is relevant to a word query when it contains
 every query word as a substring, to a phrase query when it contains the phrase, and a known
 item is the one document holding the string. A query word's Latin or digit ends must not run
-on into more letters or digits (2022 is not found in 20220317, 1.1.1-1 not in 1.1.1-10).
+on into more letters or digits (2022 is not found in 20220317, 1.1.1-1 not in 1.1.1-10). An
+identifier is found as a reader takes it: any bracket for any bracket, spaces around brackets
+and between a number and a Han character ignored, its ends not running on (58号 is not in
+758号, 2023-04-14 not in 2023-04-14.0099).
 Graded gains for nDCG: 1 for a relevant document, +1 when the query words occur 3 or more
 times in it in total, +1 when every query word is in its title.
 
@@ -36,13 +44,17 @@ Metrics, means over the queries (per kind and overall):
 - P@10 = |relevant ∩ top 10| / min(10, |relevant|): a query with 3 relevant documents that
   returns all 3 on top scores 1.0, not 0.3;
 - nDCG@10 with DCG = Σ (2^gain - 1) / log2(rank + 1) over the top 10, divided by the ideal;
+- R-prec = |relevant ∩ top R| / R with R = min(|relevant|, 20): 1.0 when every relevant
+  document comes before any other (no document holding only some parts of an identifier,
+  2021 here and 28 there, ranks above one holding it as written);
 - MRR over known-item queries (1 / rank of the item in the top 20, else 0);
 - p50 / p95 of the query time in ms (search call only, no snippets; one warm-up pass).
 
 Systems, built in the same run on the same documents in temporary directories:
-- ours-whoosh, ours-tantivy: ``indexer.open_index`` with the framework's title terms added to
-  the dictionary as the app does on import; table rows carry their indicator and evidence
-  codes as the app's links would; the query text is passed as it is;
+- ours-whoosh, ours-tantivy (and ours-postgres, when asked for with --postgres-url):
+  ``indexer.open_index`` with the framework's title terms added to the dictionary as the app
+  does on import; table rows carry their indicator and evidence codes as the app's links
+  would; the query text is passed as it is;
 - whoosh-standard (paperless-ngx up to 2.x): title + content fields with Whoosh's
   StandardAnalyzer, MultifieldParser with AND, BM25F;
 - tantivy-bigram (paperless-ngx 3 style, Lucene's CJK analyzer): NFKC + lowercase, every
@@ -73,15 +85,25 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # this checkout's indexer, whatever the venv has installed
+    sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "bench" / ".cache" / "quality"
 SEED = 20240607
 TOP = 20
 
 #: Queries per kind: the full set and the regression test's slice.
-FULL_COUNTS = {"single": 50, "multi": 40, "phrase": 35, "known": 40, "mixed": 35}
-QUICK_COUNTS = {"single": 8, "multi": 6, "phrase": 5, "known": 7, "mixed": 4}
+FULL_COUNTS = {
+    "single": 50,
+    "multi": 40,
+    "phrase": 35,
+    "known": 40,
+    "mixed": 35,
+    "identifier": 40,
+}
+QUICK_COUNTS = {"single": 8, "multi": 6, "phrase": 5, "known": 7, "mixed": 4, "identifier": 6}
 KINDS = tuple(FULL_COUNTS)
 
 #: The issue's own examples: in the query set whenever some document has them.
@@ -97,6 +119,8 @@ ISSUE_QUERIES = [
 ]
 
 SYSTEMS = ("ours-whoosh", "ours-tantivy", "whoosh-standard", "tantivy-bigram", "fts5-trigram")
+#: Run when asked for (--systems), with --postgres-url.
+OPTIONAL_SYSTEMS = ("ours-postgres",)
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RUN = re.compile(f"[{_HAN}]+")
@@ -108,6 +132,20 @@ _CODE = re.compile(r"\d+(?:\.\d+)+(?:-\d+)*")
 #: below it they are function characters glued to a neighbour (有个, 中仅, 每高).
 MIN_COHESION = 5.25
 _MEASURE = frozenset("年月日号个项名所万元次人位门届期批")
+#: Brackets of a document number (粤府〔2021〕28号, [2021], (2021), 【2017】): interchangeable.
+_BRACKETS = "〔〕[]()（）【】"
+_OPEN_CLOSE = [("〔", "〕"), ("[", "]"), ("(", ")"), ("【", "】")]
+#: Identifiers in the text (NFKC, case kept), for the identifier queries.
+_ID_DOC_NUMBER = re.compile(
+    rf"([{_HAN}]{{2,8}})?\s*([〔\[(（【]\s*\d{{4}}\s*[〕\])）】]\s*\d{{1,4}}\s*号)"
+)
+_ID_DATE = re.compile(
+    r"(?<![0-9])(?:(?:19|20)\d\d年\d{1,2}月(?:\d{1,2}日)?|(?:19|20)\d\d-\d{1,2}-\d{1,2})(?![0-9])"
+)
+_ID_UNIT = re.compile(r"(?<![0-9.\-])\d{1,4}[号届期批]")
+_ID_CODE = re.compile(
+    r"(?<![0-9A-Za-z])[A-Za-z]{1,6}(?:/[A-Za-z])?\s?\d{2,}(?:[-.]\d+)*(?![0-9A-Za-z.])"
+)
 
 
 # -- documents --------------------------------------------------------------------------
@@ -363,9 +401,39 @@ def word_matcher(word: str) -> Callable[[str], int]:
     return lambda text: len(pattern.findall(text)) if word in text else 0
 
 
-def judge(words: Sequence[str], docs: Sequence[BenchDoc]) -> dict[int, int]:
-    """Relevant documents (containing every word) with their graded gains."""
-    matchers = [word_matcher(w) for w in words]
+def identifier_matcher(ident: str) -> Callable[[str], int]:
+    """Occurrences of an identifier in a truth text, as a reader takes it: any bracket for
+    any bracket (〔2021〕, [2021], (2021) are one document number), spaces around brackets
+    and between a number and a Han character ignored (a PDF writes 37 号), its Latin/digit
+    ends not running on into more letters, digits or code parts (58号 is not in 758号)."""
+    parts = []
+    for i, c in enumerate(ident):
+        if c in _BRACKETS:
+            parts.append(rf"\s*[{re.escape(_BRACKETS)}]\s*")
+        elif c.isspace():
+            parts.append(r"\s*")
+        else:
+            if (
+                i
+                and _HAN_RUN.match(c) != _HAN_RUN.match(ident[i - 1])
+                and ident[i - 1] not in _BRACKETS
+            ):
+                parts.append(r"\s*")
+            parts.append(re.escape(c))
+    # ends as a code's: 2023-04-14 is not in 2023-04-14.0099 (a number of a spreadsheet)
+    pre = r"(?<![0-9a-z])" if _ALNUM.match(ident[0]) else ""
+    pre += r"(?<!\d[.\-])" if ident[0].isdigit() else ""
+    post = r"(?![0-9a-z]|[.\-]\d)" if _ALNUM.match(ident[-1]) else ""
+    pattern = re.compile(pre + "".join(parts) + post)
+    return lambda text: len(pattern.findall(text))
+
+
+def judge(
+    words: Sequence[str], docs: Sequence[BenchDoc], *, identifier: bool = False
+) -> dict[int, int]:
+    """Relevant documents (containing every word) with their graded gains; ``identifier``:
+    the words are identifiers (see ``identifier_matcher``)."""
+    matchers = [identifier_matcher(w) if identifier else word_matcher(w) for w in words]
     out: dict[int, int] = {}
     for d in docs:
         counts = [m(d.text) for m in matchers]
@@ -483,6 +551,21 @@ class QueryMaker:
         self.queries.append(BenchQuery(kind, text, words, relevant, target, how))
         return True
 
+    def add_identifier(self, text: str, how: str) -> bool:
+        """Add an identifier query: relevant are the documents holding it (brackets and
+        spaces as ``identifier_matcher`` allows); held by one document, it is a known item."""
+        text = " ".join(text.split())
+        if not text or text.lower() in self.seen:
+            return False
+        word = unicodedata.normalize("NFKC", text).lower()
+        relevant = judge([word], self.docs, identifier=True)
+        if not relevant:
+            return False
+        target = next(iter(relevant)) if len(relevant) == 1 else None
+        self.seen.add(text.lower())
+        self.queries.append(BenchQuery("identifier", text, [word], relevant, target, how))
+        return True
+
     def count(self, kind: str) -> int:
         return sum(q.kind == kind for q in self.queries)
 
@@ -527,6 +610,7 @@ class QueryMaker:
         self._fill(
             "mixed", counts["mixed"], [self._latin, self._compound, self._code, self._latin_han]
         )
+        self._fill("identifier", counts["identifier"], self._identifier_makers())
         order = {k: i for i, k in enumerate(KINDS)}
         return sorted(self.queries, key=lambda q: order[q.kind])
 
@@ -581,6 +665,42 @@ class QueryMaker:
         return self.add("known", number, "document number", d.doc_id) or self.add(
             "known", prefix + number, "document number", d.doc_id
         )
+
+    def _identifier_makers(self) -> list[Callable[[], bool]]:
+        """Identifiers found anywhere in the corpus (so every kind of them gets its share):
+        document numbers with their issuer as written, with other brackets and bare, dates,
+        numbers with a unit, codes of letters and digits."""
+        numbers: set[tuple[str, str]] = set()
+        dates: set[str] = set()
+        units: set[str] = set()
+        codes: set[str] = set()
+        for d in self.docs:
+            numbers.update((m.group(1) or "", m.group(2)) for m in _ID_DOC_NUMBER.finditer(d.nfkc))
+            dates.update(_ID_DATE.findall(d.nfkc))
+            units.update(_ID_UNIT.findall(d.nfkc))
+            codes.update(m.group() for m in _ID_CODE.finditer(d.nfkc) if "\n" not in m.group())
+        issued = sorted((i, n) for i, n in numbers if i)
+        bare = sorted({n for _, n in numbers})
+        pools: list[tuple[str, list, Callable[[Any], str]]] = [
+            ("document number as written", issued, lambda x: x[0] + x[1]),
+            ("document number, other brackets", issued, lambda x: x[0] + self._rebracket(x[1])),
+            ("bare document number", bare, lambda x: x),
+            ("date", sorted(dates), lambda x: x),
+            ("number with a unit", sorted(units), lambda x: x),
+            ("letters and digits", sorted(codes), lambda x: x),
+        ]
+
+        def maker(how: str, pool: list, text: Callable[[Any], str]) -> Callable[[], bool]:
+            return lambda: self.add_identifier(text(self.rng.choice(pool)), how)
+
+        return [maker(how, pool, text) for how, pool, text in pools if pool]
+
+    def _rebracket(self, number: str) -> str:
+        """The document number with another kind of brackets (〔2021〕 -> [2021] ...)."""
+        number = re.sub(r"\s+", "", number)
+        now = next((o, c) for o, c in _OPEN_CLOSE + [("（", "）")] if number.startswith(o))
+        other = self.rng.choice([oc for oc in _OPEN_CLOSE if oc[0] != now[0]])
+        return other[0] + number[1:].replace(now[1], other[1], 1)
 
     def _evidence_title(self) -> bool:
         d = self._doc()
@@ -658,17 +778,25 @@ class System:
         pass
 
 
+#: --postgres-url: ours-postgres builds its index in a schema of its own there (dropped after).
+POSTGRES_URL = ""
+
+
 class Ours(System):
-    """Our search through ``indexer.open_index`` (Whoosh or tantivy backend)."""
+    """Our search through ``indexer.open_index`` (Whoosh, tantivy or PostgreSQL backend)."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.name = f"ours-{kind}"
+        self.schema = ""
 
     def build(self, docs: list[BenchDoc], path: Path) -> None:
         from indexer import IndexDoc, Page, open_index
 
-        self.index = open_index(self.kind, path)
+        location: str | Path = path
+        if self.kind == "postgres":
+            location = self._postgres_schema()
+        self.index = open_index(self.kind, location)
         self.index.add(
             IndexDoc(
                 d.doc_id,
@@ -688,6 +816,26 @@ class Ours(System):
 
     def close(self) -> None:
         self.index.close()
+        if self.schema:
+            self._admin(f'DROP SCHEMA "{self.schema}" CASCADE')
+
+    def _postgres_schema(self) -> str:
+        """A database URL whose search_path is a new schema of this run."""
+        if not POSTGRES_URL:
+            sys.exit("ours-postgres needs --postgres-url")
+        self.schema = f"bench_quality_{random.randrange(1 << 30):x}"
+        self._admin(f'CREATE SCHEMA "{self.schema}"')
+        sep = "&" if "?" in POSTGRES_URL else "?"
+        return f"{POSTGRES_URL}{sep}options=-csearch_path%3D{self.schema}"
+
+    @staticmethod
+    def _admin(statement: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(POSTGRES_URL)
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+        engine.dispose()
 
 
 class WhooshStandard(System):
@@ -896,6 +1044,13 @@ def ndcg_at(q: BenchQuery, ids: list[int], k: int = 10) -> float:
     return dcg(q.relevant.get(i, 0) for i in ids[:k]) / ideal
 
 
+def r_precision(q: BenchQuery, ids: list[int]) -> float:
+    """Precision at R = min(relevant, 20): 1.0 when the relevant documents come first, before
+    any document that only has some of the query's parts (a 2021 here, a 758 there)."""
+    r = min(len(q.relevant), TOP)
+    return len(q.relevant.keys() & set(ids[:r])) / r
+
+
 def reciprocal_rank(q: BenchQuery, ids: list[int]) -> float:
     return 1.0 / (ids.index(q.target) + 1) if q.target in ids else 0.0
 
@@ -917,6 +1072,7 @@ def score(run: Run, queries: list[BenchQuery], kind: str | None = None) -> dict[
         "recall@20": statistics.mean(recall_at(q, ids) for q, ids, _ in pairs),
         "P@10": statistics.mean(precision_at(q, ids) for q, ids, _ in pairs),
         "nDCG@10": statistics.mean(ndcg_at(q, ids) for q, ids, _ in pairs),
+        "R-prec": statistics.mean(r_precision(q, ids) for q, ids, _ in pairs),
         "MRR(known)": statistics.mean(known) if known else float("nan"),
         "p50 ms": statistics.median(ms for _, _, ms in pairs),
         "p95 ms": percentile([ms for _, _, ms in pairs], 0.95),
@@ -940,7 +1096,7 @@ def is_weak(q: BenchQuery, ids: list[int]) -> bool:
 
 # -- report --------------------------------------------------------------------------------
 
-_COLUMNS = ("recall@20", "P@10", "nDCG@10", "MRR(known)", "p50 ms", "p95 ms")
+_COLUMNS = ("recall@20", "P@10", "nDCG@10", "R-prec", "MRR(known)", "p50 ms", "p95 ms")
 
 
 def _row(label: str, figures: dict[str, float], width: int = 16) -> str:
@@ -1092,13 +1248,19 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--worst", type=int, default=40, help="worst queries to print")
     parser.add_argument("--rebuild", action="store_true", help="re-extract the real files")
+    parser.add_argument(
+        "--postgres-url", default="", help="database for ours-postgres (a schema is made there)"
+    )
     args = parser.parse_args()
     if not args.shared.is_dir():
         sys.exit(f"shared folder not found at {args.shared} (the seeds and corpus live there)")
     names = [s for s in args.systems.split(",") if s]
-    unknown = set(names) - set(SYSTEMS)
+    known = SYSTEMS + OPTIONAL_SYSTEMS
+    unknown = set(names) - set(known)
     if unknown:
-        sys.exit(f"unknown systems: {', '.join(sorted(unknown))} (known: {', '.join(SYSTEMS)})")
+        sys.exit(f"unknown systems: {', '.join(sorted(unknown))} (known: {', '.join(known)})")
+    global POSTGRES_URL
+    POSTGRES_URL = args.postgres_url
 
     started = time.perf_counter()
     docs, terms, queries = prepare(args.shared, quick=args.quick, rebuild=args.rebuild)

@@ -6,8 +6,16 @@ Chinese queries of 1-3 words against each backend (Whoosh, tantivy, postgres) an
 Whoosh index (StandardAnalyzer, QueryParser, no app code) of the same text, and prints the
 index build times. Documents and indexes are cached under bench/.cache/ (``--rebuild``).
 
+Then the identifier queries: the document numbers of the seed texts (粤府〔2021〕28号, as
+written, with other brackets and bare), each in about 1,400 of the documents while their
+parts (2021, 28, 号) are in most: R-prec is the share of the top min(R, 20) that hold the
+number as written (R = documents holding it; 1.0 = none holding only its parts ranks
+above one holding it), with their p50/p95 (with snippets).
+
     .venv/bin/python bench/search.py              # 20,000 documents
     .venv/bin/python bench/search.py --docs 2000  # quicker
+    .venv/bin/python bench/search.py --reuse      # indexes built by another version
+    .venv/bin/python bench/search.py --profile whoosh  # cProfile of the queries
     .venv/bin/python bench/search.py --backends postgres \
         --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/test  # schema bench_<docs>
 """
@@ -15,15 +23,19 @@ index build times. Documents and indexes are cached under bench/.cache/ (``--reb
 from __future__ import annotations
 
 import argparse
+import cProfile
 import hashlib
 import json
 import pickle
+import pstats
 import random
 import re
 import shutil
 import statistics
 import sys
 import time
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,13 +165,27 @@ def code_digest() -> str:
     return digest.hexdigest()[:10]
 
 
-def build(kind: str, n: int, docs: list[IndexDoc], rebuild: bool) -> tuple[Path, float, bool]:
-    """Index directory, build seconds, and whether it came from the cache."""
+def build(
+    kind: str, n: int, docs: list[IndexDoc], rebuild: bool, reuse: bool = False
+) -> tuple[Path, float, bool]:
+    """Index directory, build seconds, and whether it came from the cache.
+
+    ``reuse``: the newest cached index of this kind and size, even if it was built by
+    other indexer code (a change to searching only; the backend refuses another layout).
+    """
     version = "bare" if kind == "bare-whoosh" else code_digest()
     if kind == "postgres":
         version += hashlib.sha256((ROOT / "indexer/_postgres.py").read_bytes()).hexdigest()[:6]
     path = CACHE / f"index-{kind}-{n}-{version}"
     stamp = path / "bench-build.json"
+    if reuse and not stamp.exists() and not rebuild:
+        built = sorted(
+            CACHE.glob(f"index-{kind}-{n}-*/bench-build.json"), key=lambda p: p.stat().st_mtime
+        )
+        if built:
+            stamp = built[-1]
+            path = stamp.parent
+            print(f"  {kind}: reusing {path.name}, built by other indexer code", file=sys.stderr)
     if stamp.exists() and not rebuild:
         return path, json.loads(stamp.read_text())["seconds"], True
     shutil.rmtree(path, ignore_errors=True)
@@ -220,18 +246,101 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p95
 
 
-def time_backend(kind: str, path: Path, queries: list[str]) -> tuple[list[float], float]:
+@dataclass
+class Timings:
+    """Query times in ms: the first run of each query (a new process: nothing of the index
+    in the backend's caches yet, beyond what earlier queries read), then RUNS more; with
+    ``cold``, Whoosh's cache of decoded postings emptied before every query."""
+
+    first: list[float]
+    warm: list[float]
+    mean_total: float
+    tops: list[list[int]]
+
+
+def time_backend(
+    kind: str, path: Path, queries: list[str], profile: Path | None = None, cold: bool = False
+) -> Timings:
+    """Times of ``backend.search()`` with snippets, mean total and each query's top 20 doc
+    ids; ``profile``: cProfile of the timed runs written there."""
+    profiler = cProfile.Profile() if profile else None
     with open_index(kind, location(kind, path)) as index:
-        samples, totals = [], []
+        cache = getattr(index, "_postings", None) if cold else None
+        first, samples, totals, tops = [], [], [], []
         for q in queries:
-            index.search(SearchQuery(q))
+            if cache is not None:
+                cache.clear()
+            started = time.perf_counter()
+            result = index.search(SearchQuery(q, limit=20))
+            first.append((time.perf_counter() - started) * 1000)
+            tops.append([h.doc_id for h in result.hits])
+        if profiler:
+            profiler.enable()
         for _ in range(RUNS):
             for q in queries:
+                if cache is not None:
+                    cache.clear()
                 started = time.perf_counter()
                 result = index.search(SearchQuery(q, limit=20))
                 samples.append((time.perf_counter() - started) * 1000)
                 totals.append(result.total)
-    return samples, statistics.mean(totals)
+        if profiler:
+            profiler.disable()
+    if profiler and profile:
+        profiler.dump_stats(str(profile))
+        pstats.Stats(str(profile)).sort_stats("cumulative").print_stats(40)
+    return Timings(first, samples, statistics.mean(totals), tops)
+
+
+# -- identifier queries ----------------------------------------------------------------------
+
+_DOC_NUMBER = re.compile(r"([\u4e00-\u9fff]{2,8})([〔\[(（【]\d{4}[〕\])）】]\d{1,4}号)")
+_OTHER_BRACKETS = {"〔": "[]", "[": "()", "(": "〔〕", "（": "[]", "【": "〔〕"}
+
+
+def identifier_queries() -> list[str]:
+    """The document numbers of the seed texts: as written, with other brackets, bare."""
+    found = set()
+    for path in sorted(SEEDS.glob("*.txt")):
+        found.update(_DOC_NUMBER.findall(path.read_text(encoding="utf-8")))
+    queries = []
+    for issuer, number in sorted(found):
+        other = _OTHER_BRACKETS[number[0]]
+        close = number.index(next(c for c in number[1:] if not c.isdigit()))
+        rebracketed = other[0] + number[1:close] + other[1] + number[close + 1 :]
+        queries += [issuer + number, issuer + rebracketed, number]
+    return list(dict.fromkeys(queries))
+
+
+def holders(docs: list[IndexDoc], queries: list[str]) -> list[set[int]]:
+    """For each identifier query, the documents holding it as written (brackets, spaces
+    and case as ``bench/quality.py``'s ground truth allows)."""
+    quality = _quality_module()
+    texts = [
+        (d.doc_id, quality.truth_form(d.title + "\n" + "\n".join(p.text for p in d.pages)).lower())
+        for d in docs
+    ]
+    out = []
+    for q in queries:
+        matcher = quality.identifier_matcher(unicodedata.normalize("NFKC", q).lower())
+        out.append({doc_id for doc_id, text in texts if matcher(text)})
+    return out
+
+
+def _quality_module():  # bench/quality.py (not a package): its ground truth
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_quality", ROOT / "bench" / "quality.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_quality"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def r_precision(relevant: set[int], top: list[int]) -> float:
+    r = min(len(relevant), 20)
+    return len(relevant & set(top[:r])) / r
 
 
 def time_bare_whoosh(path: Path, queries: list[str]) -> tuple[list[float], float]:
@@ -261,6 +370,16 @@ def main() -> None:
         "--backends", default="tantivy,whoosh,bare-whoosh", help="comma-separated list"
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached indexes")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the newest cached index of each backend even if built by other indexer code",
+    )
+    parser.add_argument("--profile", default="", help="cProfile the queries of this backend")
+    parser.add_argument(
+        "--cold", action="store_true", help="empty Whoosh's posting cache before every query"
+    )
+    parser.add_argument("--no-identifiers", action="store_true", help="skip the identifier queries")
     parser.add_argument("--postgres-url", default="", help="database for the postgres backend")
     args = parser.parse_args()
     global POSTGRES_URL
@@ -278,19 +397,54 @@ def main() -> None:
     )
     queries = make_queries(docs)
     print(f"{len(queries)} queries, e.g. {' | '.join(queries[:6])}")
-    print(f"{'backend':<12} {'build s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/q':>8}")
-    for kind in args.backends.split(","):
-        path, seconds, cached = build(kind, args.docs, docs, args.rebuild)
+    id_queries = [] if args.no_identifiers else identifier_queries()
+    truth = holders(docs, id_queries) if id_queries else []
+    print(
+        f"{'backend':<12} {'build s':>9} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'hits/q':>8} "
+        f"{'1st p50':>8} {'1st p95':>8}"
+    )
+    kinds = args.backends.split(",")
+    identifier_rows = []
+    for kind in kinds:
+        path, seconds, cached = build(kind, args.docs, docs, args.rebuild, args.reuse)
+        first: list[float] = []
         if kind == "bare-whoosh":
             samples, mean_total = time_bare_whoosh(path, queries)
         else:
-            samples, mean_total = time_backend(kind, path, queries)
+            profile = CACHE / f"profile-{kind}.pstats" if args.profile == kind else None
+            timed = time_backend(kind, path, queries, profile, args.cold)
+            samples, mean_total, first = timed.warm, timed.mean_total, timed.first
+            if id_queries:
+                ids_timed = time_backend(kind, path, id_queries, cold=args.cold)
+                precision = [
+                    r_precision(rel, top) for rel, top in zip(truth, ids_timed.tops, strict=True)
+                ]
+                identifier_rows.append((kind, precision, ids_timed))
         p50, p95 = percentiles(samples)
         note = " (cached)" if cached else ""
+        firsts = "".join(f" {v:>8.2f}" for v in percentiles(first)) if first else ""
         print(
             f"{kind:<12} {seconds:>9.1f} {p50:>8.2f} {p95:>8.2f} {max(samples):>8.2f} "
-            f"{mean_total:>8.0f}{note}"
+            f"{mean_total:>8.0f}{firsts}{note}"
         )
+    if identifier_rows:
+        sizes = sorted(len(rel) for rel in truth)
+        print(
+            f"\n{len(id_queries)} identifier queries, e.g. {' | '.join(id_queries[:3])}; "
+            f"each held by {sizes[0]}-{sizes[-1]} documents"
+        )
+        print(
+            f"{'backend':<12} {'R-prec':>8} {'perfect':>8} {'p50 ms':>8} {'p95 ms':>8} "
+            f"{'1st p50':>8} {'1st p95':>8}"
+        )
+        for kind, precision, ids_timed in identifier_rows:
+            p50, p95 = percentiles(ids_timed.warm)
+            f50, f95 = percentiles(ids_timed.first)
+            perfect = sum(p == 1.0 for p in precision)
+            print(
+                f"{kind:<12} {statistics.mean(precision):>8.3f} {perfect:>4}/{len(precision):<3} "
+                f"{p50:>8.2f} {p95:>8.2f} {f50:>8.2f} {f95:>8.2f}"
+            )
 
 
 if __name__ == "__main__":

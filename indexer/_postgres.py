@@ -62,7 +62,14 @@ from indexer._backend import (
     bm25_idf,
     prepare_batches,
 )
-from indexer._query import STOP_WORDS, Group, ParsedQuery, QueryTerm
+from indexer._query import (
+    SEQUENCE_SCORE,
+    STOP_WORDS,
+    ExactSequence,
+    Group,
+    ParsedQuery,
+    QueryTerm,
+)
 from indexer._snippets import PageText
 from indexer._tokenize import RawToken, char_grams
 from indexer._types import (
@@ -329,7 +336,7 @@ class PostgresBackend(SearchBackend):
         self._local.df = counts
         if total == 0 or offset >= total or limit == 0:
             return total, []
-        score = sql.score(parsed, "tsv" if total <= EXACT_RANK else "rank_tsv")
+        score = sql.score(parsed, "tsv" if total <= EXACT_RANK else "rank_tsv", conjunctive)
         rows = self._read(
             f"""SELECT m.doc_id, m.score, d.pages
                 FROM (
@@ -535,9 +542,26 @@ class _SearchSql:
             out.append(f"d.doc_id = ANY(CAST({self.bind(sorted(query.doc_ids))} AS bigint[]))")
         return out
 
-    def score(self, parsed: ParsedQuery, vector: str = "tsv") -> str:
+    def sequence(self, seq: ExactSequence) -> str | None:
+        """A page (or the title) holds ``seq`` as written: its tokens in a row, or its
+        bigrams in a row with its Latin/digit ends as whole tokens; None if it cannot."""
+        ways = []
+        if all(_fits(t) for t in seq.tokens):
+            ways.append(f"p.tsv @@ {self.tsquery(_phrase(seq.tokens))}")
+        if seq.grams and all(_fits(g) for g in seq.grams + seq.anchors):
+            grams = f"p.grams @@ {self.tsquery(_phrase(seq.grams))}"
+            if seq.anchors:
+                ends = " & ".join(_lexeme(a) for a in seq.anchors)
+                grams += f" AND p.tsv @@ {self.tsquery(ends)}"
+            ways.append(f"({grams})")
+        if not ways:
+            return None
+        return f"d.doc_id IN (SELECT p.doc_id FROM {self.pages} p WHERE {' OR '.join(ways)})"
+
+    def score(self, parsed: ParsedQuery, vector: str = "tsv", conjunctive: bool = True) -> str:
         """Cover density of the words, phrases and nearby chunks in ``vector`` (the
-        document's, or its summary ``rank_tsv``), plus the code scores."""
+        document's, or its summary ``rank_tsv``), plus the code scores and
+        ``SEQUENCE_SCORE`` for each identifier the document holds as written."""
         alternatives: list[str] = []
         for term in parsed.terms:
             options = [_lexeme(term.text)] if _fits(term.text) else []
@@ -564,6 +588,10 @@ class _SearchSql:
                 f" + CASE WHEN d.indicator_codes @> {array}"
                 f" THEN {CODE_SCORES['indicator_codes']} ELSE 0 END)"
             )
+        for seq in parsed.boosted_sequences(conjunctive):
+            condition = self.sequence(seq)
+            if condition is not None:
+                parts.append(f"(CASE WHEN {condition} THEN {SEQUENCE_SCORE} ELSE 0 END)")
         return "(" + " + ".join(f"CAST({p} AS float8)" for p in parts) + ")" if parts else "0.0"
 
 

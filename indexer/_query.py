@@ -16,7 +16,19 @@ Semantics (the backends build their own query objects from a ``ParsedQuery``):
   name jieba cut apart in the text (首家长隆: 首/家长/隆) or a phrase starting inside a
   word (定期安全评 in 定期安全评价) is still found, and a document holding the chunk as
   written scores for both.
-- If the AND finds nothing, the backends retry with OR and say so (``fallback``).
+- Identifiers typed in the query (``sequences``): a document number (粤府〔2021〕28号,
+  粤教职函[2022]23号, 粤工程职院发(2019)37号: the brackets may differ from the text's), a
+  date (2021年3月5日, 2021-03-05), a number with its unit (758号, 2022年), a code of
+  letters and digits (GB50016-2014). Each must still match like any other chunk (its
+  words anywhere, or its bigrams), and a document holding it as written (its tokens at
+  consecutive positions, or its character bigrams in a row) gets ``SEQUENCE_SCORE`` on
+  top, so it ranks above every document holding only its parts (2021, 758 and 号 on
+  different pages). A document number is boosted twice, as written with its issuer and
+  as the bare number (〔2021〕28号), so another issuer's 〔2021〕28号 comes next.
+- A dotted number whose first part has 4 digits or more (a date such as 2021.03.05, a
+  standard such as GB/T 20513.1-2018) is a word of the text, not an evidence code.
+- If the AND finds nothing, the backends retry with OR and say so (``fallback``); then a
+  quoted phrase is a sequence too (a document holding it ranks first).
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from dataclasses import dataclass, field
 
 from indexer._tokenize import (
     _DICT,
+    _HAN,
     char_grams,
     is_code,
     is_han,
@@ -65,6 +78,30 @@ STOP_WORDS = frozenset(
 
 _QUOTED = re.compile(r'"([^"]*)"?|“([^”]*)”?|「([^」]*)」?')
 
+#: Score a document gets for each identifier of the query it holds as written: more than
+#: any difference of word scores between two documents (BM25 gives a word at most about
+#: 2.2 x idf, idf at most about 10 at 20,000 documents), so a document holding the whole
+#: identifier ranks above every document holding only its parts.
+SEQUENCE_SCORE = 200.0
+
+#: An identifier in (normalised) query text: runs of letters/digits, each maybe followed by
+#: one Han character after a digit (758号, 2021年), joined by a closing bracket (spaces
+#: before it, and after it before a number), an opening one, -/.: (without spaces), nothing
+#: after such a Han character (2021年3月), or a space between letters and a number (GB/T
+#: 7714, ISO 9001).
+_IDENT = re.compile(
+    rf"(?:[〔\[(（【]\s*)?[0-9a-z]+(?:(?<=\d)[{_HAN}])?"
+    rf"(?:(?:\s*[〕\])）】](?:\s+(?=\d))?|[〔\[(（【]|[-/.:]|(?<=[{_HAN}])|(?<=[a-z])\s(?=\d))"
+    rf"[0-9a-z]+(?:(?<=\d)[{_HAN}])?)*"
+    rf"(?:\s*[〕\])）】])?"
+)
+#: The issuer of a document number: the Han text right before 〔2021〕, [2021], (2021).
+_ISSUER = re.compile(rf"[{_HAN}]{{1,12}}$")
+_DOC_NUMBER = re.compile(r"[〔\[(（【]\s*\d{4}\s*[〕\])）】]")
+#: A dotted number whose first part has 4 digits or more (2021.03.05, 20513.1-2018): a
+#: date or a standard's number, a word of the text; evidence codes have short parts.
+_LONG_FIRST_PART = re.compile(r"\d{4}")
+
 
 @dataclass(frozen=True, slots=True)
 class QueryTerm:
@@ -84,6 +121,19 @@ class Group:
     grams: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ExactSequence:
+    """An identifier of the query (or, in the fallback, a quoted phrase), to be found as
+    written: ``tokens`` at consecutive positions, or (``grams``, when it has Han text that
+    jieba may cut otherwise in running text) its character bigrams in a row, the Latin or
+    digit ``anchors`` at its ends being whole tokens of the document (58号 is not 758号)."""
+
+    text: str
+    tokens: tuple[str, ...]
+    grams: tuple[str, ...] = ()
+    anchors: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class ParsedQuery:
     """The clauses of a query; every clause must match (or, in the fallback, any).
@@ -91,6 +141,9 @@ class ParsedQuery:
     ``nearby``: the tokens of each unquoted chunk (text without spaces) that has several,
     such as 迅达电梯订单班 or 2035年; not required, but documents where they stand together
     rank higher, and snippets mark them together rather than every lone 年.
+
+    ``sequences``: the identifiers of the query (粤府〔2021〕28号, 2021年3月5日, GB/T 7714);
+    not required either, but a document holding one as written gets ``SEQUENCE_SCORE``.
     """
 
     text: str
@@ -99,6 +152,7 @@ class ParsedQuery:
     codes: list[str] = field(default_factory=list)
     nearby: list[tuple[str, ...]] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
+    sequences: list[ExactSequence] = field(default_factory=list)
 
     @property
     def clause_count(self) -> int:
@@ -106,6 +160,17 @@ class ParsedQuery:
 
     def is_empty(self) -> bool:
         return self.clause_count == 0
+
+    def boosted_sequences(self, conjunctive: bool) -> list[ExactSequence]:
+        """The sequences that earn ``SEQUENCE_SCORE``: the identifiers, and with OR (the
+        fallback) also the quoted phrases (with AND every hit holds them already)."""
+        out = list(self.sequences)
+        if conjunctive:
+            return out
+        for group in self.groups:
+            if group.phrase and all(s.tokens != group.phrase for s in out):
+                out.append(_exact(_join(group.phrase), group.phrase, group.grams))
+        return out
 
     def highlight_terms(self) -> list[str]:
         """What a viewer should mark: words, codes, and phrases as their tokens joined."""
@@ -140,7 +205,7 @@ def parse_query(text: str) -> ParsedQuery:
     chunks = [(c, tuple(t.text for t in tokenize(c, search=False))) for c in " ".join(rest).split()]
 
     words = [w for _, tokens in chunks for w in tokens]
-    content = [w for w in words if not is_code(w)]
+    content = [w for w in words if not _is_code(w)]
     if any(w not in STOP_WORDS for w in content) or quoted:
         content = [w for w in content if w not in STOP_WORDS]
     keep = set(content)
@@ -157,7 +222,7 @@ def parse_query(text: str) -> ParsedQuery:
             parsed.nearby.append(tokens)
         terms = []
         for word in tokens:
-            if is_code(word):
+            if _is_code(word):
                 if word not in parsed.codes:
                     parsed.codes.append(word)
             elif word in keep:
@@ -165,10 +230,55 @@ def parse_query(text: str) -> ParsedQuery:
                 _add_term(parsed, term)
                 terms.append(term)
         if terms:
-            has_code = any(is_code(w) for w in tokens)
+            has_code = any(_is_code(w) for w in tokens)
             grams = () if has_code else _grams(chunk)
             _add_group(parsed, Group(terms=tuple(dict.fromkeys(terms)), grams=grams))
+    parsed.sequences = identifiers(" ".join(rest))
     return parsed
+
+
+def _is_code(word: str) -> bool:
+    """An evidence or indicator code of the query (2.3.4-1, 2.3), not a date (2021.03.05)
+    nor the number of a standard (GB/T 20513.1-2018): their first part has 4 digits or
+    more, and they are words of the text."""
+    return is_code(word) and _LONG_FIRST_PART.match(word) is None
+
+
+def identifiers(text: str) -> list[ExactSequence]:
+    """The identifiers in (unquoted) query text: document numbers (also as the bare number
+    without the issuer), dates, numbers with a unit, codes of letters and digits; only
+    those of two tokens or more (a lone 2021 is a word, matched whole anyway), none that
+    is an evidence code (2.3.4-1: matched in the code fields)."""
+    norm = normalize_text(text)
+    out: list[ExactSequence] = []
+    for m in _IDENT.finditer(norm):
+        span = m.group().strip()
+        if not any(c.isdigit() for c in span):
+            continue
+        spans = [span]
+        issuer = _ISSUER.search(norm[: m.start()].rstrip())
+        if issuer is not None and _DOC_NUMBER.match(span):
+            spans.insert(0, issuer.group() + span)
+        for text_ in spans:
+            seq = _sequence(text_)
+            if seq is not None and all(s.tokens != seq.tokens for s in out):
+                out.append(seq)
+    return out
+
+
+def _sequence(text: str) -> ExactSequence | None:
+    tokens = tuple(t.text for t in tokenize(text, search=False))
+    if len(tokens) < 2 or any(_is_code(t) for t in tokens):
+        return None
+    grams = tuple(char_grams(text)) if any(is_han(c) for c in text) else ()
+    return _exact(text, tokens, grams)
+
+
+def _exact(text: str, tokens: tuple[str, ...], grams: tuple[str, ...]) -> ExactSequence:
+    if not grams:
+        return ExactSequence(text, tokens)
+    anchors = tuple(dict.fromkeys(t for t in (tokens[0], tokens[-1]) if not is_han(t[0])))
+    return ExactSequence(text, tokens, grams, anchors)
 
 
 def _grams(text: str) -> tuple[str, ...]:

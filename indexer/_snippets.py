@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from indexer._query import ParsedQuery
+from indexer._query import SEQUENCE_SCORE, ParsedQuery
 from indexer._tokenize import _HAN, is_code, normalize_text
 
 #: Characters of original text per snippet (before whitespace is collapsed).
@@ -139,6 +139,9 @@ class PageMatcher:
         for phrase in parsed.phrases + parsed.nearby:
             pattern = re.compile(_GAP.join(token_pattern(t) for t in phrase))
             clauses.append(_Clause(pattern, None, max(idf(t) for t in phrase), True))
+        for seq in parsed.sequences:  # an identifier as written: its page comes first
+            pattern = re.compile(_GAP.join(token_pattern(t) for t in seq.tokens))
+            clauses.append(_Clause(pattern, None, SEQUENCE_SCORE, True))
         return cls(tuple(clauses))
 
     def rank(self, pages: Iterable[PageText]) -> list[int]:

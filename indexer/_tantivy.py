@@ -28,7 +28,7 @@ from indexer._backend import (
     prepare_batches,
     retry_locked,
 )
-from indexer._query import Group, ParsedQuery, QueryTerm
+from indexer._query import SEQUENCE_SCORE, ExactSequence, Group, ParsedQuery, QueryTerm
 from indexer._snippets import PageText
 from indexer._tokenize import char_grams
 from indexer._types import IndexDoc, IndexerError, IndexLayoutError, SearchQuery
@@ -202,6 +202,16 @@ class TantivyBackend(SearchBackend):
             return Query.term_query(self.schema, field, tokens[0])
         return Query.phrase_query(self.schema, field, list(tokens))
 
+    def _sequence(self, seq: ExactSequence) -> tantivy.Query:
+        """``SEQUENCE_SCORE`` for a document holding ``seq`` as written: its tokens in a
+        row, or its bigrams in a row with its Latin/digit ends as whole tokens."""
+        ways = [(Occur.Should, self._phrase("body", seq.tokens))]
+        if seq.grams:
+            grams = [(Occur.Must, self._phrase("grams", seq.grams))]
+            grams += [(Occur.Must, Query.term_query(self.schema, "body", t)) for t in seq.anchors]
+            ways.append((Occur.Should, Query.boolean_query(grams)))
+        return Query.const_score_query(Query.boolean_query(ways), SEQUENCE_SCORE)
+
     def _group(self, group: Group, conjunctive: bool) -> list[tantivy.Query]:
         """The group's clause (with AND), or its alternatives one by one (with OR)."""
         if group.phrase:
@@ -241,6 +251,8 @@ class TantivyBackend(SearchBackend):
             subqueries.append((Occur.Should, Query.boost_query(title, TITLE_BOOST)))
         for p in parsed.nearby:
             subqueries.append((Occur.Should, Query.phrase_query(s, "body", list(p))))
+        for seq in parsed.boosted_sequences(conjunctive):
+            subqueries.append((Occur.Should, self._sequence(seq)))
         searcher = self._searcher()
         result = searcher.search(
             Query.boolean_query(subqueries), limit=max(1, limit), offset=offset, count=True
