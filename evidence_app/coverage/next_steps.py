@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from evidence_app.auth.permissions import can, readable_document_ids, scoped_indicator_ids
 from evidence_app.coverage.assignments import open_tasks
-from evidence_app.coverage.operations import compute_coverage, document_class
+from evidence_app.coverage.operations import Coverage, compute_coverage, document_class
 from evidence_app.review.requests import staff_requests
 from storage import Document, DocumentLink, DocumentStatus, Framework, MaterialRequest, User
 
@@ -79,10 +79,12 @@ def next_steps(session: Session, user: User) -> NextSteps:
         .order_by(Framework.id.desc())
         .limit(1)
     )
-    if framework_id is not None and user.role in ("reviewer", "admin"):
-        steps.review = waiting_for_review(session, framework_id, scope)
-    if framework_id is not None and user.role in ("auditor", "admin"):
-        steps.gaps = framework_gaps(session, framework_id)
+    if framework_id is not None and user.role in ("reviewer", "auditor", "admin"):
+        coverage = compute_coverage(session, framework_id)  # once, for both lists
+        if user.role in ("reviewer", "admin"):
+            steps.review = waiting_for_review(coverage.within(scope))
+        if user.role in ("auditor", "admin"):
+            steps.gaps = framework_gaps(coverage)
     return steps
 
 
@@ -102,11 +104,8 @@ def _documents(session: Session, user: User, condition: Any) -> tuple[list[Docum
     return rows, count
 
 
-def waiting_for_review(
-    session: Session, framework_id: int, scope: set[int] | None = None
-) -> list[dict[str, Any]]:
+def waiting_for_review(coverage: Coverage) -> list[dict[str, Any]]:
     """Leaf indicators with readable files that have no verdict yet, most waiting first."""
-    coverage = compute_coverage(session, framework_id).within(scope)
     out: list[dict[str, Any]] = []
     for leaf in coverage.leaves:
         waiting = [
@@ -129,9 +128,8 @@ def waiting_for_review(
     return out
 
 
-def framework_gaps(session: Session, framework_id: int) -> dict[str, Any]:
+def framework_gaps(coverage: Coverage) -> dict[str, Any]:
     """The newest framework's gaps in the coverage page's words (same figures)."""
-    coverage = compute_coverage(session, framework_id)
     totals = coverage.totals
     claimed = [
         leaf
@@ -142,7 +140,7 @@ def framework_gaps(session: Session, framework_id: int) -> dict[str, Any]:
         and (leaf.self_score or 0) > 0
     ]
     return {
-        "framework_id": framework_id,
+        "framework_id": coverage.framework_id,
         "framework": coverage.framework_name,
         "entries_missing": totals.entries_missing,
         "entries_unusable": totals.entries_unusable,
